@@ -1,0 +1,3 @@
+from pamexplorer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""The command line: ``pamexplorer`` launches the explorer, subcommands work headless.
+
+Each subcommand lives in its own module here and exposes ``register(subparsers)``; the
+module sets ``func`` on its parser. ``func(args)`` returns the exit status.
+Exit statuses everywhere: 0 as expected, 1 a PAM result differed, 2 bad usage or input,
+3 the engine child crashed or timed out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pamexplorer import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES = ("call", "codes", "config", "run", "app")
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pamexplorer",
+        description="Watch Linux-PAM work: step through PAM calls and see every return code.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pamexplorer {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"pamexplorer.cli.{name}")
+        module.register(subparsers, parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(func(args))
+    except UsageError as err:
+        print(f"pamexplorer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

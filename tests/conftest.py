@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: sandbox service directories and C fault modules.
+
+Nothing here fakes libpam. Service directories are real files read by the real libpam through
+``pam_start_confdir``; fault modules are real shared objects compiled with the system ``cc``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SECURITY_DIR = Path("/lib/x86_64-linux-gnu/security")
+
+#: Declarations a test module needs, so the tests do not depend on libpam0g-dev headers.
+PAM_MODULE_PRELUDE = textwrap.dedent(
+    """
+    #include <stddef.h>
+    typedef struct pam_handle pam_handle_t;
+    struct pam_message { int msg_style; const char *msg; };
+    struct pam_response { char *resp; int resp_retcode; };
+    struct pam_conv {
+        int (*conv)(int, const struct pam_message **, struct pam_response **, void *);
+        void *appdata_ptr;
+    };
+    extern int pam_get_item(const pam_handle_t *, int, const void **);
+    extern int pam_set_item(pam_handle_t *, int, const void *);
+    extern int pam_get_user(pam_handle_t *, const char **, const char *);
+    extern int pam_putenv(pam_handle_t *, const char *);
+    extern int pam_fail_delay(pam_handle_t *, unsigned int);
+    #define PAM_SUCCESS 0
+    #define PAM_CONV 5
+    #define PAM_USER 2
+    #define PAM_PROMPT_ECHO_OFF 1
+    #define PAM_PROMPT_ECHO_ON 2
+    #define PAM_ERROR_MSG 3
+    #define PAM_TEXT_INFO 4
+    #define PAM_EXTERN __attribute__((visibility("default")))
+    """
+)
+
+ServiceDirFactory = Callable[[dict[str, str]], Path]
+ModuleFactory = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def service_dir(tmp_path: Path) -> ServiceDirFactory:
+    """``service_dir({"svc": "auth required pam_permit.so\\n"})`` -> a confdir holding them."""
+    counter = iter(range(1_000_000))
+
+    def make(services: dict[str, str]) -> Path:
+        confdir = tmp_path / f"pam.d-{next(counter)}"
+        confdir.mkdir()
+        for name, text in services.items():
+            (confdir / name).write_text(textwrap.dedent(text))
+        return confdir
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pam-modules")
+
+
+@pytest.fixture(scope="session")
+def c_module(module_cache: Path) -> ModuleFactory:
+    """``c_module("segv", "int pam_sm_authenticate(...) {...}")`` -> path of a compiled .so.
+
+    The source gets :data:`PAM_MODULE_PRELUDE` in front. Results are cached per session by
+    source hash, so the same module is compiled once.
+    """
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("a C compiler (cc) is needed to build the fault-injection modules")
+
+    def build(name: str, source: str) -> Path:
+        full = PAM_MODULE_PRELUDE + textwrap.dedent(source)
+        digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+        out = module_cache / f"{name}-{digest}.so"
+        if not out.exists():
+            src = module_cache / f"{name}-{digest}.c"
+            src.write_text(full)
+            subprocess.run(
+                [cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(src)],
+                check=True,
+                capture_output=True,
+            )
+        return out
+
+    return build
