@@ -6,7 +6,6 @@ the live ``pam_strerror`` text and the explanation always agree.
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import functools
 from dataclasses import dataclass
@@ -334,24 +333,11 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
 
 
 @functools.cache
-def _libpam_strerror() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    try:
-        lib = ctypes.CDLL("libpam.so.0")
-    except OSError:
-        return None
-    func = lib.pam_strerror
-    func.restype = ctypes.c_char_p
-    func.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    return func  # type: ignore[no-any-return]
-
-
-@functools.cache
 def strerror(code: int) -> str:
     """``pam_strerror`` from the installed libpam (which ignores the handle argument)."""
-    func = _libpam_strerror()
-    if func is None:
-        return ""
-    raw = func(None, int(code))
+    from pamexplorer.pam.libpam import lib  # loads libpam only when a text is wanted
+
+    raw = lib.pam_strerror(None, int(code))
     return raw.decode("utf-8", "replace") if raw else ""
 
 

@@ -31,7 +31,7 @@ _SYNTAX = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$")
 def parse_flags(words: list[str] | str) -> int:
     """``"PAM_SILENT|PAM_ESTABLISH_CRED"`` or a list of names -> the OR of the flags."""
     if isinstance(words, str):
-        words = [w for w in words.split("|")]
+        words = words.split("|")
     flags = 0
     for word in words:
         key = word.strip().upper()
@@ -51,7 +51,9 @@ def parse_operation(text: str) -> Operation:
     """Parse one pamtester operation; raises :class:`OperationError` naming what is wrong."""
     match = _SYNTAX.match(text)
     if not match:
-        raise OperationError(f"malformed operation {text!r} (expected e.g. setcred(PAM_ESTABLISH_CRED))")
+        raise OperationError(
+            f"malformed operation {text!r} (expected e.g. setcred(PAM_ESTABLISH_CRED))"
+        )
     word, flag_text = match.group(1), match.group(2)
     try:
         function = Function.from_name(word)

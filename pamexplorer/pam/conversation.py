@@ -1,0 +1,159 @@
+"""The PAM conversation: messages in, one answer per message out, or an abort.
+
+A :class:`Conversation` sees decoded :class:`Message` objects and never C memory; the bridge in
+:func:`make_conv_callback` turns its answers into ``calloc``ed responses that libpam frees, and
+an abort (or any error in the conversation) into ``PAM_CONV_ERR`` for the module.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pamexplorer.pam import libpam
+from pamexplorer.pam.codes import Code, MessageStyle
+
+#: What an echo-off answer is recorded as, everywhere.
+REDACTED = "********"
+
+
+class ConversationAborted(Exception):
+    """Raised by a conversation to refuse answering; the module gets ``PAM_CONV_ERR``."""
+
+
+@dataclass(frozen=True)
+class Message:
+    style: MessageStyle
+    text: str
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A message as shown, with the answer given; echo-off answers are :data:`REDACTED`."""
+
+    style: MessageStyle
+    text: str
+    answer: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"style": self.style.name, "text": self.text, "answer": self.answer}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Exchange:
+        return cls(MessageStyle[data["style"]], data["text"], data["answer"])
+
+
+class Conversation(Protocol):
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        """One answer per message (``None`` for info and error messages)."""
+        ...
+
+
+def record_exchange(message: Message, answer: str | None) -> Exchange:
+    """The record kept of one message: never the text of an echo-off answer."""
+    if message.style is MessageStyle.PAM_PROMPT_ECHO_OFF and answer is not None:
+        answer = REDACTED
+    return Exchange(message.style, message.text, answer)
+
+
+def decode_message(style: int, raw: bytes | None) -> Message:
+    """A message from C; text that is not UTF-8 shows with replacement characters."""
+    try:
+        kind = MessageStyle(style)
+    except ValueError:
+        kind = MessageStyle.PAM_ERROR_MSG  # libpam never sends others; show rather than drop
+    return Message(kind, (raw or b"").decode("utf-8", "replace"))
+
+
+class NoConversation:
+    """Answers info and error messages, aborts on any prompt."""
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        if any(m.style.is_prompt for m in messages):
+            raise ConversationAborted("no answer available for a prompt")
+        return [None] * len(messages)
+
+
+@dataclass
+class ScriptedConversation:
+    """Answers prompts from a script: the first pattern that matches the prompt text wins,
+    else the next unused ``ordered`` answer; with neither, the conversation aborts."""
+
+    patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    ordered: list[str] = field(default_factory=list)
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        answers: list[str | None] = []
+        for message in messages:
+            if not message.style.is_prompt:
+                answers.append(None)
+                continue
+            answer = next((a for p, a in self.patterns if p.search(message.text)), None)
+            if answer is None:
+                if not self.ordered:
+                    raise ConversationAborted(f"no scripted answer for prompt {message.text!r}")
+                answer = self.ordered.pop(0)
+            answers.append(answer)
+        return answers
+
+
+ConvCallback = Any  # a ctypes conv_func instance
+
+
+class ConversationBridge:
+    """Keeps the C callback alive and records what passed through it during one call."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        self.exchanges: list[Exchange] = []
+        self.waited_ns = 0  # time spent waiting on the conversation, not in modules
+        self.callback: ConvCallback = libpam.conv_func(self._convert)
+
+    def reset(self) -> None:
+        self.exchanges = []
+        self.waited_ns = 0
+
+    def _convert(self, count: int, messages: Any, p_response: Any, appdata: Any) -> int:
+        # Never let an exception cross into C: every failure is PAM_CONV_ERR for the module.
+        started = time.perf_counter_ns()
+        try:
+            return self._answer(count, messages, p_response)
+        except Exception:
+            return int(Code.PAM_CONV_ERR)
+        finally:
+            self.waited_ns += time.perf_counter_ns() - started
+
+    def _answer(self, count: int, messages: Any, p_response: Any) -> int:
+        p_response[0] = None
+        if count <= 0:
+            return int(Code.PAM_CONV_ERR)
+        decoded = [
+            decode_message(messages[i].contents.msg_style, messages[i].contents.msg)
+            for i in range(count)
+        ]
+        try:
+            answers = list(self.conversation.respond(decoded))
+        except ConversationAborted:
+            self.exchanges.extend(record_exchange(m, None) for m in decoded)
+            return int(Code.PAM_CONV_ERR)
+        if len(answers) != count:
+            answers = (answers + [None] * count)[:count]
+        self.exchanges.extend(record_exchange(m, a) for m, a in zip(decoded, answers, strict=True))
+        array = libpam.libc.calloc(count, ctypes.sizeof(libpam.PamResponse))
+        if not array:
+            return int(Code.PAM_BUF_ERR)
+        responses = ctypes.cast(array, ctypes.POINTER(libpam.PamResponse))
+        for i, answer in enumerate(answers):
+            if answer is not None:
+                data = answer.encode("utf-8")
+                ctypes.cast(
+                    ctypes.addressof(responses[i]), ctypes.POINTER(ctypes.c_void_p)
+                )[0] = libpam.libc.strdup(data)
+            responses[i].resp_retcode = 0
+        p_response[0] = responses
+        return int(Code.PAM_SUCCESS)
+

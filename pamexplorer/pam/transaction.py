@@ -1,0 +1,274 @@
+"""One PAM transaction, in this process: ``pam_start`` ... ``pam_end``, one method per call.
+
+Front ends never use this directly: the engine runs it in a child process, because a module may
+crash, hang, exit or change the process. Tests and the benchmark use it in-process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from pamexplorer.pam import libpam
+from pamexplorer.pam.codes import (
+    STRING_ITEMS,
+    Code,
+    Flag,
+    Function,
+    Item,
+    describe,
+    flag_names,
+    item_by_name,
+)
+from pamexplorer.pam.conversation import (
+    Conversation,
+    ConversationBridge,
+    Exchange,
+    NoConversation,
+)
+
+
+class TransactionError(Exception):
+    """Misuse of a transaction: a call after ``pam_end``, an unknown item name."""
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one libpam call did, as the front ends show and the reports store it."""
+
+    function: str
+    flags: int
+    code: int
+    name: str
+    text: str
+    duration_ms: float
+    messages: tuple[Exchange, ...] = ()
+    items: dict[str, str | None] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    fail_delay_us: int | None = None
+    output: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.PAM_SUCCESS
+
+    def flag_names(self) -> list[str]:
+        return flag_names(self.flags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "flags": self.flag_names(),
+            "code": self.code,
+            "name": self.name,
+            "text": self.text,
+            "duration_ms": round(self.duration_ms, 3),
+            "messages": [m.to_dict() for m in self.messages],
+            "items": dict(self.items),
+            "env": dict(self.env),
+            "fail_delay_us": self.fail_delay_us,
+            "output": list(self.output),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        flags = sum(int(Flag[f]) for f in data.get("flags", []) if f in Flag.__members__)
+        return cls(
+            function=data["function"],
+            flags=flags,
+            code=int(data["code"]),
+            name=data["name"],
+            text=data["text"],
+            duration_ms=float(data["duration_ms"]),
+            messages=tuple(Exchange.from_dict(m) for m in data.get("messages", [])),
+            items=dict(data.get("items", {})),
+            env=dict(data.get("env", {})),
+            fail_delay_us=data.get("fail_delay_us"),
+            output=tuple(data.get("output", [])),
+        )
+
+
+def make_record(
+    function: str,
+    flags: int,
+    code: int,
+    duration_ns: int,
+    **details: Any,
+) -> CallRecord:
+    """A :class:`CallRecord` whose name and text come from the code table."""
+    info = describe(code)
+    return CallRecord(function, flags, code, info.name, info.text, duration_ns / 1e6, **details)
+
+
+class Transaction:
+    """``Transaction(service, user, confdir=None, conversation=..., items=..., env=...)``.
+
+    ``items`` maps item names (``tty``, ``rhost``, ``ruser``, ``xdisplay``, ``user_prompt``,
+    ``authtok_type``, ``user``) to values, set right after ``pam_start``; ``env`` holds PAM
+    environment variables put the same way.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        user: str | None,
+        confdir: str | None = None,
+        conversation: Conversation | None = None,
+        items: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.service = service
+        self.user = user
+        self.confdir = confdir
+        self.items = {self._item(k): v for k, v in (items or {}).items()}
+        self.env = dict(env or {})
+        self._bridge = ConversationBridge(conversation or NoConversation())
+        self._conv = libpam.PamConv(self._bridge.callback, None)
+        self._handle = libpam.PamHandle()
+        self._delay_us: int | None = None
+        self._delay_callback = libpam.DelayFunc(self._on_fail_delay)
+        self._last_code = int(Code.PAM_SUCCESS)
+        self.started = False
+        self.ended = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> CallRecord:
+        if self.started:
+            raise TransactionError("pam_start was already called in this transaction")
+        self.started = True
+        service = self.service.encode()
+        user = self.user.encode() if self.user is not None else None
+        began = time.perf_counter_ns()
+        if self.confdir is None:
+            code = libpam.lib.pam_start(service, user, self._conv, self._handle)
+        else:
+            code = libpam.lib.pam_start_confdir(
+                service, user, self._conv, self.confdir.encode(), self._handle
+            )
+        elapsed = time.perf_counter_ns() - began
+        code = int(code)
+        self._last_code = code
+        if code != Code.PAM_SUCCESS:
+            self.ended = True  # libpam freed the handle itself
+            return make_record("pam_start", 0, code, elapsed)
+        self._set_item_raw(Item.PAM_FAIL_DELAY, self._delay_callback)
+        for item, value in self.items.items():
+            self.set_item(item, value)
+        for name, value in self.env.items():
+            self.putenv(f"{name}={value}")
+        return make_record(
+            "pam_start", 0, code, elapsed, items=self.read_items(), env=self.getenv()
+        )
+
+    def end(self) -> CallRecord:
+        """``pam_end`` with the last call's code; a second call is a no-op record."""
+        if not self.started or self.ended:
+            return make_record("pam_end", 0, int(Code.PAM_SUCCESS), 0)
+        began = time.perf_counter_ns()
+        code = int(libpam.lib.pam_end(self._handle, self._last_code))
+        self.ended = True
+        return make_record("pam_end", 0, code, time.perf_counter_ns() - began)
+
+    def __enter__(self) -> Transaction:
+        if not self.started:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.end()
+
+    # -- the six stack calls --------------------------------------------------------------------
+    def call(self, function: Function, flags: int = 0) -> CallRecord:
+        self._require_open(function.value)
+        self._bridge.reset()
+        self._delay_us = None
+        began = time.perf_counter_ns()
+        code = libpam.lib.call(function.value, self._handle, flags)
+        elapsed = time.perf_counter_ns() - began - self._bridge.waited_ns
+        self._last_code = code
+        return make_record(
+            function.value,
+            flags,
+            code,
+            max(elapsed, 0),
+            messages=tuple(self._bridge.exchanges),
+            items=self.read_items(),
+            env=self.getenv(),
+            fail_delay_us=self._delay_us,
+        )
+
+    def authenticate(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.AUTHENTICATE, flags)
+
+    def setcred(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.SETCRED, flags)
+
+    def acct_mgmt(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.ACCT_MGMT, flags)
+
+    def open_session(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.OPEN_SESSION, flags)
+
+    def close_session(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.CLOSE_SESSION, flags)
+
+    def chauthtok(self, flags: int = 0) -> CallRecord:
+        return self.call(Function.CHAUTHTOK, flags)
+
+    # -- items and environment ------------------------------------------------------------------
+    def set_item(self, item: Item | str, value: str) -> int:
+        key = item if isinstance(item, Item) else self._item(item)
+        if key not in STRING_ITEMS or key is Item.PAM_SERVICE:
+            raise TransactionError(f"item {key.short!r} cannot be set here")
+        self._require_open("pam_set_item")
+        return self._set_item_raw(key, value.encode("utf-8"))
+
+    def get_item(self, item: Item | str) -> str | None:
+        key = item if isinstance(item, Item) else self._item(item)
+        if key not in STRING_ITEMS:
+            raise TransactionError(f"item {key.short!r} is not readable as text")
+        self._require_open("pam_get_item")
+        return libpam.get_string_item(self._handle, key)[1]
+
+    def read_items(self) -> dict[str, str | None]:
+        return {i.short: libpam.get_string_item(self._handle, i)[1] for i in STRING_ITEMS}
+
+    def putenv(self, entry: str) -> int:
+        """``pam_putenv("NAME=value")``; ``"NAME"`` alone deletes the variable."""
+        self._require_open("pam_putenv")
+        return int(libpam.lib.pam_putenv(self._handle, entry.encode("utf-8")))
+
+    def getenv(self) -> dict[str, str]:
+        return libpam.getenvlist(self._handle)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _set_item_raw(self, item: Item, value: Any) -> int:
+        if isinstance(value, bytes):
+            pointer = ctypes.cast(ctypes.c_char_p(value), ctypes.c_void_p)
+        else:
+            pointer = ctypes.cast(value, ctypes.c_void_p)
+        return int(libpam.lib.pam_set_item(self._handle, int(item), pointer))
+
+    def _on_fail_delay(self, retval: int, usec: int, appdata: Any) -> None:
+        self._delay_us = int(usec)
+
+    def _require_open(self, what: str) -> None:
+        if not self.started:
+            raise TransactionError(f"{what} before pam_start")
+        if self.ended:
+            raise TransactionError(f"{what} after pam_end")
+
+    @staticmethod
+    def _item(name: str) -> Item:
+        try:
+            return item_by_name(name)
+        except KeyError:
+            raise TransactionError(f"unknown item {name!r}") from None
