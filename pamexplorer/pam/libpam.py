@@ -64,7 +64,8 @@ class _LibPam:
         self.pam_get_item = self._bind("pam_get_item", [PamHandle, c_int, POINTER(c_void_p)])
         self.pam_putenv = self._bind("pam_putenv", [PamHandle, c_char_p])
         self.pam_getenvlist = self._bind("pam_getenvlist", [PamHandle], POINTER(c_void_p))
-        self.pam_strerror = self._bind("pam_strerror", [PamHandle, c_int], c_char_p)
+        # pam_strerror ignores its handle in 1.5.2, so codes can be named with none open.
+        self.pam_strerror = self._bind("pam_strerror", [c_void_p, c_int], c_char_p)
 
     def _bind(self, name: str, argtypes: list[Any], restype: Any = c_int) -> Any:
         func = getattr(self.dll, name)
