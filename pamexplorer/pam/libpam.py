@@ -87,6 +87,9 @@ class _LibC:
         self.free = dll.free
         self.free.argtypes = [c_void_p]
         self.free.restype = None
+        self.fflush = dll.fflush
+        self.fflush.argtypes = [c_void_p]
+        self.fflush.restype = c_int
 
     def strdup(self, data: bytes) -> int:
         """A NUL-terminated copy of ``data`` in ``calloc`` memory (libpam frees it)."""
@@ -126,3 +129,8 @@ def get_string_item(handle: PamHandle, item: int) -> tuple[int, str | None]:
     if code != 0 or not out.value:
         return code, None
     return code, ctypes.string_at(out.value).decode("utf-8", "replace")
+
+
+def flush_stdio() -> None:
+    """``fflush(NULL)``: push what modules printf'd into the pipes before a call's result."""
+    libc.fflush(None)

@@ -1,0 +1,116 @@
+"""The engine child: runs one :class:`Transaction` on behalf of a front end, then exits.
+
+It is forked from the fork server with the protocol socket and the output pipe already in
+place (stdout and stderr point at the pipe, so whatever modules print is captured). Everything
+it knows arrives over the socket; answers to prompts, secrets included, never travel through
+its arguments or environment.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
+from pamexplorer.pam import libpam
+from pamexplorer.pam.codes import Function
+from pamexplorer.pam.conversation import ConversationAborted, Message
+from pamexplorer.pam.transaction import CallRecord, Transaction, TransactionError
+
+
+class RemoteConversation:
+    """Asks the front end over the channel and waits for its answers."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        libpam.flush_stdio()
+        self.channel.send(
+            {
+                "event": "conversation",
+                "messages": [{"style": m.style.name, "text": m.text} for m in messages],
+            }
+        )
+        reply = self.channel.receive()
+        if reply.get("op") != "answers" or reply.get("abort"):
+            raise ConversationAborted("the front end cancelled the conversation")
+        answers: list[str | None] = list(reply.get("answers", []))
+        return answers
+
+
+class ChildServer:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.transaction: Transaction | None = None
+
+    def serve(self) -> None:
+        try:
+            while True:
+                request = self.channel.receive()
+                if not self.handle(request):
+                    return
+        except ChannelClosed:
+            return
+        finally:
+            # The front end went away or asked to stop: still end the transaction properly.
+            if self.transaction is not None and not self.transaction.ended:
+                self.transaction.end()
+            libpam.flush_stdio()
+
+    def handle(self, request: Frame) -> bool:
+        """Answer one request; False ends the child."""
+        op = request.get("op")
+        try:
+            if op == "start":
+                self.reply_record(self.start(request))
+            elif op == "call":
+                txn = self.require()
+                self.reply_record(txn.call(Function(request["function"]), int(request["flags"])))
+            elif op == "set_item":
+                self.reply_value(self.require().set_item(request["item"], request["value"]))
+            elif op == "get_item":
+                self.reply_value(self.require().get_item(request["item"]))
+            elif op == "putenv":
+                self.reply_value(self.require().putenv(request["entry"]))
+            elif op == "end":
+                record = self.require().end()
+                self.reply_record(record)
+                return False
+            else:
+                self.channel.send({"event": "error", "message": f"unknown request {op!r}"})
+        except (TransactionError, KeyError, ValueError, TypeError) as err:
+            self.channel.send({"event": "error", "message": str(err)})
+        return True
+
+    def start(self, request: Frame) -> CallRecord:
+        if self.transaction is not None:
+            raise TransactionError("this engine child already started a transaction")
+        self.transaction = Transaction(
+            request["service"],
+            request.get("user"),
+            confdir=request.get("confdir"),
+            conversation=RemoteConversation(self.channel),
+            items=request.get("items") or {},
+            env=request.get("env") or {},
+        )
+        return self.transaction.start()
+
+    def require(self) -> Transaction:
+        if self.transaction is None:
+            raise TransactionError("no transaction started")
+        return self.transaction
+
+    def reply_record(self, record: CallRecord) -> None:
+        libpam.flush_stdio()
+        self.channel.send({"event": "record", "record": record.to_dict()})
+
+    def reply_value(self, value: Any) -> None:
+        self.channel.send({"event": "value", "value": value})
+
+
+def run_child(proto_fd: int) -> None:
+    """Entry point inside the forked child; never returns normally."""
+    sock = socket.socket(fileno=proto_fd)
+    ChildServer(Channel(sock)).serve()

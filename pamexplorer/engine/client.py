@@ -1,0 +1,448 @@
+"""The blocking engine client: one :class:`Session` per transaction, each in its own child.
+
+The CLI, the runner and the tests use it directly; the asyncio client wraps it.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pamexplorer
+from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame, close_quietly
+from pamexplorer.pam.codes import Function, MessageStyle
+from pamexplorer.pam.conversation import Conversation, ConversationAborted, Message, NoConversation
+from pamexplorer.pam.transaction import CallRecord
+
+#: Variables the fork server (and so every engine child) inherits; nothing else passes.
+INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class EngineError(Exception):
+    """A request the child refused (bad item name, call before start, ...)."""
+
+
+class EngineCrashed(EngineError):
+    """The child died, exited, was aborted or timed out while a call was in flight."""
+
+    def __init__(
+        self,
+        kind: str,
+        during: str,
+        message: str,
+        signal_name: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind  # "crash" | "timeout" | "aborted"
+        self.during = during
+        self.message = message
+        self.signal = signal_name
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "signal": self.signal,
+            "status": self.status,
+            "during": self.during,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    signal: str | None
+    status: int | None
+
+    @classmethod
+    def from_wait(cls, raw: int) -> ExitStatus:
+        if os.WIFSIGNALED(raw):
+            return cls(signal.Signals(os.WTERMSIG(raw)).name, None)
+        return cls(None, os.waitstatus_to_exitcode(raw))
+
+
+def describe_death(death: ExitStatus, during: str) -> EngineCrashed:
+    if death.signal is not None:
+        return EngineCrashed("crash", during, f"{death.signal} during {during}", death.signal)
+    return EngineCrashed(
+        "crash", during, f"module exited with status {death.status} during {during}",
+        status=death.status,
+    )
+
+
+class ForkServerClient:
+    """The front end's connection to its fork server (one per process, started lazily)."""
+
+    def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        env.setdefault("PATH", DEFAULT_PATH)
+        env.update({k: v for k, v in os.environ.items() if k.startswith("LC_")})
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(pamexplorer.__file__)))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra_env or {})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pamexplorer.engine.forkserver", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+        theirs.close()
+        self.sock = ours
+        self.send_lock = threading.Lock()
+        self.recv_lock = threading.Lock()
+        self.exits: dict[int, int] = {}
+        self.pids: list[int] = []
+
+    def spawn(self) -> tuple[int, Channel, int]:
+        """A new engine child: (pid, protocol channel, read end of its output pipe)."""
+        proto_ours, proto_child = socket.socketpair()
+        out_r, out_w = os.pipe()
+        try:
+            with self.recv_lock:
+                with self.send_lock:
+                    fds = array.array("i", [proto_child.fileno(), out_w])
+                    self.sock.sendmsg(
+                        [json.dumps({"op": "spawn"}).encode()],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())],
+                    )
+                while not self.pids:
+                    self._read_one(None)
+                pid = self.pids.pop(0)
+        except BaseException:
+            proto_ours.close()
+            close_quietly(out_r)
+            raise
+        finally:
+            proto_child.close()
+            close_quietly(out_w)
+        os.set_blocking(out_r, False)
+        return pid, Channel(proto_ours), out_r
+
+    def kill(self, pid: int) -> None:
+        with self.send_lock:
+            try:
+                self.sock.send(json.dumps({"op": "kill", "pid": pid}).encode())
+            except OSError:
+                pass
+
+    def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None:
+        """The child's exit status as the fork server reaped it, or None if it never came."""
+        deadline = time.monotonic() + timeout
+        with self.recv_lock:
+            while pid not in self.exits:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._read_one(left):
+                    return None
+            return ExitStatus.from_wait(self.exits.pop(pid))
+
+    def _read_one(self, timeout: float | None) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise EngineError("the engine's fork server stopped")
+        frame: Frame = json.loads(data)
+        if "pid" in frame:
+            self.pids.append(int(frame["pid"]))
+        elif "exit" in frame:
+            self.exits[int(frame["exit"])] = int(frame["status"])
+        return True
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_server: ForkServerClient | None = None
+_server_lock = threading.Lock()
+
+
+def fork_server() -> ForkServerClient:
+    """The shared fork server, started on first use and restarted if it died."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive():
+            _server = ForkServerClient()
+        return _server
+
+
+@atexit.register
+def _stop_fork_server() -> None:
+    global _server
+    if _server is not None:
+        _server.close()
+        _server = None
+
+
+class Session:
+    """One transaction in one engine child. Always reaches ``pam_end`` when it can."""
+
+    def __init__(
+        self,
+        server: ForkServerClient,
+        conversation: Conversation,
+        timeout: float | None,
+    ) -> None:
+        self.server = server
+        self.conversation = conversation
+        self.timeout = timeout
+        self.pid, self.channel, self.out_fd = server.spawn()
+        self.start_record: CallRecord | None = None
+        self.crashed: EngineCrashed | None = None
+        self.ended = False
+        self.crash_output: list[str] = []  # module output that came before a crash
+        self._aborted = False
+        self._pending_output = b""
+
+    # -- requests -----------------------------------------------------------------------------
+    def start(
+        self,
+        service: str,
+        user: str | None,
+        confdir: str | None = None,
+        items: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CallRecord:
+        frame = {
+            "op": "start",
+            "service": service,
+            "user": user,
+            "confdir": confdir,
+            "items": dict(items or {}),
+            "env": dict(env or {}),
+        }
+        record = self._record(frame, "pam_start")
+        self.start_record = record
+        if record.code != 0:
+            self.ended = True  # libpam released the handle; the child has nothing more to do
+            self._close()
+        return record
+
+    def call(self, function: Function, flags: int = 0) -> CallRecord:
+        frame = {"op": "call", "function": function.value, "flags": int(flags)}
+        return self._record(frame, function.value)
+
+    def set_item(self, item: str, value: str) -> int:
+        return int(self._value({"op": "set_item", "item": item, "value": value}, "pam_set_item"))
+
+    def get_item(self, item: str) -> str | None:
+        value = self._value({"op": "get_item", "item": item}, "pam_get_item")
+        return None if value is None else str(value)
+
+    def putenv(self, entry: str) -> int:
+        return int(self._value({"op": "putenv", "entry": entry}, "pam_putenv"))
+
+    def end(self) -> CallRecord | None:
+        """``pam_end``; None when the transaction is already over (ended, failed or crashed)."""
+        if self.ended or self.crashed is not None:
+            self._close()
+            return None
+        try:
+            record = self._record({"op": "end"}, "pam_end")
+        finally:
+            self.ended = True
+            self._close()
+        return record
+
+    def abort(self) -> None:
+        """Kill the child, typically to end a call that hangs; safe from any thread."""
+        self._aborted = True
+        self.server.kill(self.pid)
+
+    @property
+    def open(self) -> bool:
+        return not self.ended and self.crashed is None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.end()
+        except EngineError:
+            pass
+
+    # -- the exchange loop --------------------------------------------------------------------
+    def _record(self, frame: Frame, during: str) -> CallRecord:
+        reply = self._exchange(frame, during)
+        if reply.get("event") != "record":
+            raise EngineError(f"unexpected reply to {during}: {reply.get('event')!r}")
+        record = CallRecord.from_dict(reply["record"])
+        output = self._take_output(final=True)
+        if output:
+            record = CallRecord(**{**record.__dict__, "output": tuple(output)})
+        return record
+
+    def _value(self, frame: Frame, during: str) -> Any:
+        reply = self._exchange(frame, during)
+        return reply.get("value")
+
+    def _exchange(self, frame: Frame, during: str) -> Frame:
+        if self.crashed is not None:
+            raise self.crashed
+        if self.ended:
+            raise EngineError(f"{during} after the transaction ended")
+        try:
+            self.channel.send(frame)
+            while True:
+                reply = self._receive(during)
+                event = reply.get("event")
+                if event == "conversation":
+                    self._converse(reply)
+                elif event == "error":
+                    raise EngineError(str(reply.get("message")))
+                else:
+                    return reply
+        except ChannelClosed:
+            raise self._died(during) from None
+
+    def _receive(self, during: str) -> Frame:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        poller = select.poll()
+        poller.register(self.channel.fileno(), select.POLLIN)
+        poller.register(self.out_fd, select.POLLIN)
+        while True:
+            frame = self.channel.pending()
+            if frame is not None:
+                return frame
+            wait_ms = None
+            if deadline is not None:
+                wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            events = poller.poll(wait_ms)
+            if not events and deadline is not None and time.monotonic() >= deadline:
+                raise self._timed_out(during)
+            for fd, _ in events:
+                if fd == self.out_fd:
+                    self._read_output()
+                else:
+                    self.channel.feed()
+
+    def _converse(self, event: Frame) -> None:
+        messages = [
+            Message(MessageStyle[m["style"]], m["text"]) for m in event.get("messages", [])
+        ]
+        try:
+            answers = list(self.conversation.respond(messages))
+        except ConversationAborted:
+            self.channel.send({"op": "answers", "abort": True})
+            return
+        except BaseException:
+            self.channel.send({"op": "answers", "abort": True})
+            raise
+        self.channel.send({"op": "answers", "answers": answers})
+
+    # -- output and death ---------------------------------------------------------------------
+    def _read_output(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.out_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._pending_output += chunk
+
+    def _take_output(self, final: bool) -> list[str]:
+        self._read_output()
+        data = self._pending_output
+        if not final:
+            cut = data.rfind(b"\n") + 1
+            data, self._pending_output = data[:cut], data[cut:]
+        else:
+            self._pending_output = b""
+        return [line.decode("utf-8", "replace") for line in data.splitlines()]
+
+    def _died(self, during: str) -> EngineCrashed:
+        death = self.server.wait_exit(self.pid)
+        if self._aborted:
+            error = EngineCrashed("aborted", during, f"aborted during {during}")
+        elif death is None:
+            error = EngineCrashed("crash", during, f"engine child lost during {during}")
+        else:
+            error = describe_death(death, during)
+        self.crashed = error
+        self.crash_output = self._take_output(final=True)
+        self._close()
+        return error
+
+    def _timed_out(self, during: str) -> EngineCrashed:
+        self.server.kill(self.pid)
+        self.server.wait_exit(self.pid)
+        seconds = f"{self.timeout:g}"
+        error = EngineCrashed("timeout", during, f"timed out after {seconds} s in {during}")
+        self.crashed = error
+        self.crash_output = self._take_output(final=True)
+        self._close()
+        return error
+
+    def _close(self) -> None:
+        if self.out_fd >= 0:
+            close_quietly(self.out_fd)
+            self.out_fd = -1
+            self.channel.close()
+
+
+class Engine:
+    """Starts transactions, each in a fresh child forked from a warm fork server."""
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+
+    @staticmethod
+    def prestart() -> None:
+        """Start the fork server now, so the first transaction is as cheap as the rest."""
+        fork_server()
+
+    def session(self, conversation: Conversation | None = None) -> Session:
+        """A child ready for ``start``; most callers want :meth:`start`."""
+        return Session(fork_server(), conversation or NoConversation(), self.timeout)
+
+    def start(
+        self,
+        service: str,
+        user: str | None,
+        confdir: str | None = None,
+        items: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        conversation: Conversation | None = None,
+        timeout: float | None = None,
+    ) -> Session:
+        session = self.session(conversation)
+        if timeout is not None:
+            session.timeout = timeout
+        session.start(service, user, confdir=confdir, items=items, env=env)
+        return session

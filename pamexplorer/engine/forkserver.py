@@ -1,0 +1,149 @@
+"""The fork server: a small single-threaded process, started once, that forks engine children.
+
+Why: a transaction must run in its own process, and forking a warm interpreter that already
+loaded libpam costs about a millisecond, while starting Python costs tens. Forking the front end
+itself is unsafe (the TUI has threads), so this process, which never has threads, does it.
+
+Control socket (from the front end): ``{"op": "spawn"}`` with two file descriptors attached
+(the child's protocol socket and the write end of its output pipe) -> ``{"pid": N}``;
+``{"op": "kill", "pid": N}``. Events: ``{"exit": N, "status": raw wait status}`` whenever a
+child ends. The server exits when the front end closes the control socket.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+from pamexplorer.engine.child import run_child
+from pamexplorer.engine.protocol import ChannelClosed, Frame, close_quietly
+
+# Imported for its side effect: libpam and the transaction code are loaded before any fork.
+from pamexplorer.pam import transaction as _transaction  # noqa: F401
+
+
+def _receive_request(sock: socket.socket) -> tuple[Frame, list[int]] | None:
+    """One request (the control socket is SOCK_SEQPACKET: one send, one record)."""
+    fds = array.array("i")
+    msg, ancdata, _flags, _addr = sock.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
+    if not msg:
+        return None
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    frame: Frame = json.loads(msg.decode("utf-8"))
+    return frame, list(fds)
+
+
+class ForkServer:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.children: set[int] = set()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+
+    def serve(self) -> None:
+        signal.set_wakeup_fd(self.wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        selector = selectors.DefaultSelector()
+        selector.register(self.control, selectors.EVENT_READ, "control")
+        selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        while True:
+            for key, _ in selector.select():
+                if key.data == "wake":
+                    try:
+                        self.wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                elif not self.on_control():
+                    self.shutdown()
+                    return
+
+    def on_control(self) -> bool:
+        try:
+            received = _receive_request(self.control)
+        except (ConnectionResetError, OSError):
+            return False
+        if received is None:
+            return False
+        frame, fds = received
+        if frame.get("op") == "spawn" and len(fds) == 2:
+            pid = self.spawn(fds[0], fds[1])
+            self.send({"pid": pid})
+        elif frame.get("op") == "kill":
+            pid = int(frame["pid"])
+            if pid in self.children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for fd in fds:
+            close_quietly(fd)
+        return True
+
+    def spawn(self, proto_fd: int, output_fd: int) -> int:
+        pid = os.fork()
+        if pid == 0:  # the engine child
+            code = 0
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                self.control.close()
+                self.wake_r.close()
+                self.wake_w.close()
+                os.dup2(output_fd, 1)
+                os.dup2(output_fd, 2)
+                if output_fd > 2:
+                    os.close(output_fd)
+                run_child(proto_fd)
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        self.children.add(pid)
+        return pid
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.send({"exit": pid, "status": status})
+
+    def send(self, frame: Frame) -> None:
+        try:
+            self.control.send(json.dumps(frame).encode())
+        except OSError:
+            pass
+
+    def shutdown(self) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    control = socket.socket(fileno=fd)
+    ForkServer(control).serve()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (KeyboardInterrupt, ChannelClosed):
+        pass
