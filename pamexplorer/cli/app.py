@@ -1,10 +1,76 @@
-"""Placeholder: registers nothing yet."""
+"""``pamexplorer`` with no subcommand launches the explorer; ``pamexplorer screenshots``
+regenerates the README's screenshots."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from pamexplorer.cli import UsageError
+
+LAUNCH_EXAMPLES = """\
+examples:
+  pamexplorer                          pick a system service (or a lab one)
+  pamexplorer --lab                    only the bundled lab, no root needed
+  pamexplorer --service sshd --user alice
+  pamexplorer --confdir ./pam.d --service mysvc
+  pamexplorer --profile profiles/lab-login.yaml
+"""
 
 
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
-    return None
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--confdir", metavar="DIR", type=Path,
+                       help="read service files from DIR (pam_start_confdir)")
+    where.add_argument("--lab", action="store_true",
+                       help="use the bundled lab services (a private sandbox)")
+    parser.add_argument("--service", metavar="NAME", help="open this service directly")
+    parser.add_argument("--user", metavar="NAME", help="user for pam_start (default: you)")
+    parser.add_argument("--profile", metavar="PROFILE", help="open a profile or lab lesson")
+    if parser.epilog is None:
+        parser.epilog = LAUNCH_EXAMPLES
+    parser.set_defaults(func=launch)
+
+    shots = subparsers.add_parser(
+        "screenshots",
+        help="regenerate the SVG screenshots of the main screens",
+        description="Render the explorer's main screens at 100x30 into SVG files.",
+        epilog="examples:\n  pamexplorer screenshots\n  pamexplorer screenshots /tmp/shots\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    shots.add_argument("dir", nargs="?", default="screenshots", type=Path,
+                       help="output directory (default: ./screenshots)")
+    shots.set_defaults(func=screenshots)
+
+
+def launch(args: argparse.Namespace) -> int:
+    if getattr(args, "command", None) not in (None, ""):
+        return 0
+    confdir: Path | None = args.confdir
+    if confdir is not None and not confdir.is_dir():
+        raise UsageError(f"{confdir}: --confdir: expected a directory of service files")
+    if args.profile is not None and not Path(args.profile).exists():
+        from pamexplorer.tui.profiles import find_profile
+
+        if find_profile(args.profile) is None:
+            raise UsageError(f"{args.profile}: --profile: expected a profile file or name")
+    from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+
+    options = LaunchOptions(
+        confdir=confdir.resolve() if confdir else None,
+        lab=args.lab,
+        service=args.service,
+        user=args.user,
+        profile=args.profile,
+    )
+    result = PamExplorerApp(options).run()
+    return int(result or 0)
+
+
+def screenshots(args: argparse.Namespace) -> int:
+    from pamexplorer.tui.screenshots import write_screenshots
+
+    for path in write_screenshots(args.dir):
+        print(path)
+    return 0

@@ -1,0 +1,137 @@
+"""The interactive explorer: ``pamexplorer`` with no subcommand.
+
+The app itself only chooses the first screen and offers app-wide keys (code reference, themes,
+quit). Every screen's keys are also offered in the command palette (``ctrl+p``), so nothing is
+reachable only by mouse or only by a key a person has to guess.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What the command line asked for."""
+
+    confdir: Path | None = None
+    lab: bool = False
+    service: str | None = None
+    user: str | None = None
+    profile: str | None = None
+    #: Screenshots and snapshot tests: hide durations and temporary paths, no blinking cursor.
+    stable: bool = False
+
+
+def invoking_user() -> str:
+    """The person running pamexplorer (the one behind sudo, if any)."""
+    sudo_user = os.environ.get("SUDO_USER")
+    if sudo_user:
+        return sudo_user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "root" if os.getuid() == 0 else str(os.getuid())
+
+
+class PamExplorerApp(App[int]):
+    """Pick a service, step through its PAM calls, see every return code."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "pamexplorer"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("question_mark", "codes", "Codes", key_display="?"),
+        Binding("t", "change_theme", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, options: LaunchOptions | None = None) -> None:
+        self.options = options or LaunchOptions()
+        super().__init__()
+        self.user = self.options.user or invoking_user()
+        if self.options.stable:
+            self.animation_level = "none"
+        self._engine: Any = None
+        self._cleanup = ExitStack()
+        self._lab_dir: Path | None = None
+
+    @property
+    def engine(self) -> Any:
+        """The engine's asyncio client, created on first use (the app starts without it)."""
+        if self._engine is None:
+            from pamexplorer.engine import AsyncEngine
+
+            self._engine = AsyncEngine()
+        return self._engine
+
+    def lab_dir(self) -> Path:
+        """The bundled lab's service directory, materialized once and removed on exit."""
+        if self._lab_dir is None:
+            from pamexplorer.labsetup import lab_confdir
+
+            self._lab_dir = self._cleanup.enter_context(lab_confdir())
+        return self._lab_dir
+
+    async def on_unmount(self) -> None:
+        close = getattr(self._engine, "close", None)
+        if close is not None:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+        self._cleanup.close()
+
+    @property
+    def stable(self) -> bool:
+        return self.options.stable
+
+    def get_default_screen(self) -> Screen[None]:
+        options = self.options
+        if options.profile:
+            from pamexplorer.tui.screens.profile import ProfileScreen
+
+            return ProfileScreen(options.profile)
+        if options.service:
+            from pamexplorer.tui.screens.transaction import TransactionScreen
+
+            if options.lab:
+                return TransactionScreen(options.service, self.lab_dir(), group="lab")
+            return TransactionScreen(options.service, options.confdir)
+        from pamexplorer.tui.screens.picker import PickerScreen
+
+        return PickerScreen()
+
+    def action_codes(self, code: int | None = None) -> None:
+        """Open the code reference (on ``code`` if given)."""
+        from pamexplorer.tui.screens.codes import CodeReferenceScreen
+
+        if isinstance(self.screen, CodeReferenceScreen):
+            return
+        self.push_screen(CodeReferenceScreen(code))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every key of the current screen and the app, then Textual's own commands."""
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            shown = binding.key_display or self.get_key_display(binding)
+            yield SystemCommand(
+                f"{binding.description} ({shown})",
+                binding.tooltip or f"Same as pressing {shown or key}",
+                partial(self.call_later, self.run_action, binding.action, active.node),
+            )
+        yield from super().get_system_commands(screen)

@@ -1,0 +1,62 @@
+"""The conversation the explorer hands the engine: one modal per prompt.
+
+Info and error messages are not modal: they go to the timeline through ``on_message`` and get
+no answer (``None``), as libpam expects. Cancelling a prompt raises ``ConversationAborted``,
+so the module sees ``PAM_CONV_ERR``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from textual.app import App
+
+from pamexplorer.pam.conversation import ConversationAborted, Message
+from pamexplorer.tui.screens.conversation import ConversationModal
+
+
+class ScreenConversation:
+    """Answers a module's messages by asking the person at the screen."""
+
+    def __init__(
+        self,
+        app: App[object],
+        function: Callable[[], str],
+        on_message: Callable[[Message], None],
+    ) -> None:
+        self.app = app
+        self.function = function
+        self.on_message = on_message
+        self.modal: ConversationModal | None = None
+
+    async def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        answers: list[str | None] = []
+        for message in messages:
+            if not message.style.is_prompt:
+                self.on_message(message)
+                answers.append(None)
+                continue
+            answer = await self.ask(message)
+            if answer is None:
+                raise ConversationAborted("the prompt was cancelled")
+            answers.append(answer)
+        return answers
+
+    async def ask(self, message: Message) -> str | None:
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        def answered(answer: str | None) -> None:
+            self.modal = None
+            if not future.done():
+                future.set_result(answer)
+
+        self.modal = ConversationModal(message.style, message.text, self.function())
+        await self.app.push_screen(self.modal, callback=answered)
+        return await future
+
+    def cancel(self) -> None:
+        """Close an open prompt as if Escape was pressed (used when a call is aborted)."""
+        modal = self.modal
+        if modal is not None and modal.is_current:
+            modal.dismiss(None)
