@@ -8,11 +8,13 @@ an abort (or any error in the conversation) into ``PAM_CONV_ERR`` for the module
 from __future__ import annotations
 
 import ctypes
+import getpass
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Code, MessageStyle
@@ -157,3 +159,53 @@ class ConversationBridge:
         p_response[0] = responses
         return int(Code.PAM_SUCCESS)
 
+
+
+class TerminalConversation:
+    """Asks a person at the controlling terminal; echo-off prompts do not echo.
+
+    Info and error messages are written to ``out`` (stderr by default) as they arrive, so the
+    person sees them before the next prompt. End of input aborts the conversation.
+    """
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        answers: list[str | None] = []
+        for message in messages:
+            try:
+                if message.style is MessageStyle.PAM_PROMPT_ECHO_OFF:
+                    answers.append(getpass.getpass(message.text, stream=self.out))
+                elif message.style is MessageStyle.PAM_PROMPT_ECHO_ON:
+                    self.out.write(message.text)
+                    self.out.flush()
+                    line = sys.stdin.readline()
+                    if not line:
+                        raise EOFError
+                    answers.append(line.rstrip("\n"))
+                else:
+                    self.out.write(message.text + "\n")
+                    answers.append(None)
+            except EOFError:
+                raise ConversationAborted("end of input at a prompt") from None
+        return answers
+
+
+class LineConversation:
+    """Answers each prompt with the next line of a stream (stdin when not a terminal)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        answers: list[str | None] = []
+        for message in messages:
+            if not message.style.is_prompt:
+                answers.append(None)
+                continue
+            line = self.stream.readline()
+            if not line:
+                raise ConversationAborted("end of input at a prompt")
+            answers.append(line.rstrip("\r\n"))
+        return answers
