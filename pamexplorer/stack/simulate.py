@@ -1,0 +1,378 @@
+"""Predict what libpam returns for a sequence of calls, rule by rule, without running a module.
+
+A port of ``_pam_dispatch_aux`` (Linux-PAM 1.5.2 with Debian's patches): impression and status,
+substack levels with saved states for ``reset``, jumps, ``done``/``die`` ending a level, frozen
+chains for ``pam_setcred``/``pam_close_session`` (per rule, the code it returned when it last
+ran in ``pam_authenticate``/``pam_open_session``), ``pam_chauthtok``'s two passes and
+``PAM_INCOMPLETE`` resumption.
+
+Each rule's return code comes from, in order: the library itself (an always-fail rule: 6; a
+module that is missing or lacks the function: 28), a ``--result`` override, what a known module
+returns (``pam_permit``, ``pam_deny``, ``pam_debug`` by its arguments), else PAM_SUCCESS marked
+as assumed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pamexplorer.pam.codes import Code, Flag, Function, code_by_name, describe
+from pamexplorer.pam.operation import Operation
+from pamexplorer.stack.model import (
+    ACTION_BAD,
+    ACTION_DIE,
+    ACTION_DONE,
+    ACTION_IGNORE,
+    ACTION_OK,
+    ACTION_RESET,
+    RETURN_VALUES,
+    TOKEN_RETURNS,
+    Rule,
+    Stack,
+    StartResult,
+    action_name,
+)
+
+PAM_PRELIM_CHECK = 0x4000
+PAM_UPDATE_AUTHTOK = 0x2000
+_MUST_FAIL = 6
+_UNDEF, _POSITIVE, _NEGATIVE = 0, 1, -1
+
+#: The symbol a function calls in a module.
+SYMBOL = {
+    Function.AUTHENTICATE: "pam_sm_authenticate",
+    Function.SETCRED: "pam_sm_setcred",
+    Function.ACCT_MGMT: "pam_sm_acct_mgmt",
+    Function.OPEN_SESSION: "pam_sm_open_session",
+    Function.CLOSE_SESSION: "pam_sm_close_session",
+    Function.CHAUTHTOK: "pam_sm_chauthtok",
+}
+#: Events a ``--result`` may name: a function's short name, or one pass of chauthtok.
+EVENTS = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session",
+          "chauthtok", "prelim", "update")
+_DENY = {Function.AUTHENTICATE: 7, Function.SETCRED: 17, Function.ACCT_MGMT: 7,
+         Function.OPEN_SESSION: 14, Function.CLOSE_SESSION: 14, Function.CHAUTHTOK: 20}
+_DEBUG_EVENT = {Function.AUTHENTICATE: "auth", Function.SETCRED: "cred",
+                Function.ACCT_MGMT: "acct", Function.OPEN_SESSION: "open_session",
+                Function.CLOSE_SESSION: "close_session"}
+#: Calls whose chain is frozen, and the call that froze it.
+_FROZEN_BY = {Function.SETCRED: "auth", Function.CLOSE_SESSION: "session"}
+
+
+@dataclass(frozen=True)
+class ResultOverride:
+    """``--result FILE:LINE[@EVENT]=CODE``: the code the rule at FILE:LINE returns."""
+
+    file: str
+    line: int
+    code: int
+    event: str | None = None
+
+    def matches(self, rule: Rule) -> bool:
+        if rule.line != self.line:
+            return False
+        if "/" in self.file:
+            return rule.file == self.file or rule.file.endswith("/" + self.file.lstrip("./"))
+        return rule.file.rsplit("/", 1)[-1] == self.file
+
+
+_SPEC = re.compile(r"^(?P<file>.+):(?P<line>\d+)(?:@(?P<event>[A-Za-z_]+))?=(?P<code>[^=]+)$")
+
+
+def parse_code(text: str) -> int:
+    """``PAM_AUTH_ERR``, ``auth_err``, ``7`` or any integer (codes outside 0..31 are allowed:
+    libpam treats them as ``bad``)."""
+    word = text.strip()
+    if re.fullmatch(r"-?\d+", word):
+        return int(word)
+    if word.lower() == "authtok_recover_err":
+        return 21
+    return int(code_by_name(word))
+
+
+def parse_result_spec(spec: str) -> ResultOverride:
+    """Parse ``FILE:LINE=CODE`` or ``FILE:LINE@EVENT=CODE``; raises ValueError naming the fault."""
+    match = _SPEC.match(spec.strip())
+    if not match:
+        raise ValueError(f"expected FILE:LINE=CODE or FILE:LINE@EVENT=CODE, got {spec!r}")
+    event = match.group("event")
+    if event is not None:
+        event = event.lower().removeprefix("pam_")
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
+    try:
+        code = parse_code(match.group("code"))
+    except KeyError:
+        raise ValueError(f"unknown code {match.group('code')!r} (a PAM_ name, a lowercase "
+                         "name like auth_err, or a number)") from None
+    return ResultOverride(match.group("file"), int(match.group("line")), code, event)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One rule that ran in a call: its code, the action that code chose, and a note on
+    jumps, frozen codes and where a level stopped."""
+
+    file: str
+    line: int
+    module: str
+    code: int
+    action: str
+    assumed: bool
+    level: int = 0
+    frozen_code: int | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "module": self.module,
+                "code": self.code, "action": self.action, "assumed": self.assumed}
+
+
+@dataclass(frozen=True)
+class CallResult:
+    function: str
+    flags: int
+    code: int
+    path: tuple[PathStep, ...]
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return describe(self.code).name
+
+    @property
+    def text(self) -> str:
+        return describe(self.code).text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"function": self.function, "code": self.code, "name": self.name,
+                "text": self.text, "path": [step.to_dict() for step in self.path]}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    service: str
+    start: StartResult
+    calls: tuple[CallResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        start: dict[str, Any]
+        if self.start.crash:
+            start = {"crash": self.start.crash}
+        else:
+            start = {"code": self.start.code, "name": describe(self.start.code).name}
+        return {"start": start, "calls": [c.to_dict() for c in self.calls]}
+
+
+@dataclass
+class _Former:
+    function: Function
+    depth: int
+    impression: int
+    status: int
+    substates: dict[int, tuple[int, int]]
+    steps: list[PathStep]
+
+
+@dataclass
+class Simulator:
+    """One simulated transaction on a resolved stack; :meth:`call` once per libpam call."""
+
+    stack: Stack
+    overrides: Sequence[ResultOverride] = ()
+    _cache: dict[tuple[bool, str, int], int] = field(default_factory=dict)
+    _former: _Former | None = None
+    _update: bool = False
+
+    def rule_code(self, rule: Rule, function: Function, pass_: str | None) -> tuple[int, bool]:
+        """(code, assumed) for ``rule`` in ``function`` (pass ``prelim``/``update``)."""
+        if rule.kind == "always_fail":
+            return _MUST_FAIL, False
+        if not rule.exports(SYMBOL[function]):
+            return int(Code.PAM_MODULE_UNKNOWN), False
+        wanted = [pass_, function.short, None] if pass_ else [function.short, None]
+        for event in wanted:
+            for override in self.overrides:
+                if override.event == event and override.matches(rule):
+                    return override.code, False
+        name = rule.module_name
+        if name == "pam_permit.so":
+            return 0, False
+        if name == "pam_deny.so":
+            return _DENY[function], False
+        if name == "pam_debug.so":
+            event = _DEBUG_EVENT.get(function) or ("prechauthtok" if pass_ == "prelim"
+                                                   else "chauthtok")
+            return debug_code(event, rule.args), False
+        return 0, True
+
+    def chain(self, function: Function) -> tuple[tuple[Rule, ...], bool]:
+        own = self.stack.own_chain(function.module_type)
+        if own:
+            return own, False
+        return self.stack.other_chain(function.module_type), True
+
+    def call(self, operation: Operation) -> CallResult:
+        function, flags = operation.function, operation.flags
+        if function is Function.CHAUTHTOK:
+            return self._chauthtok(flags)
+        if function is Function.SETCRED and not flags:
+            flags = int(Flag.PAM_ESTABLISH_CRED)
+        code, steps, note = self._dispatch(function, flags, None)
+        return CallResult(function.value, flags, code, tuple(steps), note)
+
+    def _chauthtok(self, flags: int) -> CallResult:
+        if flags & (PAM_PRELIM_CHECK | PAM_UPDATE_AUTHTOK):
+            return CallResult(Function.CHAUTHTOK.value, flags, int(Code.PAM_SYSTEM_ERR), (),
+                              "an application may not pass PAM_PRELIM_CHECK or "
+                              "PAM_UPDATE_AUTHTOK")
+        if self._former is None:
+            self._update = False
+        steps: list[PathStep] = []
+        note = ""
+        code = 0
+        if not self._update:
+            code, steps, note = self._dispatch(Function.CHAUTHTOK, flags | PAM_PRELIM_CHECK,
+                                               "prelim")
+        if self._update or code == 0:
+            self._update = True
+            code, more, note = self._dispatch(Function.CHAUTHTOK, flags | PAM_UPDATE_AUTHTOK,
+                                              "update")
+            steps += more
+        elif code != 31:
+            note = (note + "; " if note else "") + "the update pass does not run"
+        if code != int(Code.PAM_INCOMPLETE):
+            self._update = False
+        return CallResult(Function.CHAUTHTOK.value, flags, code, tuple(steps), note)
+
+    def _dispatch(self, function: Function, flags: int,
+                  pass_: str | None) -> tuple[int, list[PathStep], str]:
+        chain, is_other = self.chain(function)
+        former = self._former
+        if former is not None and former.function is not function:
+            return int(Code.PAM_ABORT), [], (f"{former.function.value} returned PAM_INCOMPLETE "
+                                             "and was not called again first")
+        frozen_by = _FROZEN_BY.get(function)
+        store = function in (Function.AUTHENTICATE, Function.OPEN_SESSION)
+        if not chain:
+            return _MUST_FAIL, [], (f"no {function.module_type} rules in the service or "
+                                    "in other")
+        if former is not None:
+            self._former = None
+            skip, impression, status = former.depth, former.impression, former.status
+            substates, steps = former.substates, []
+        else:
+            skip, impression, status = 0, _UNDEF, _MUST_FAIL
+            substates = {0: (_UNDEF, _MUST_FAIL)}
+            steps = []
+        prefix = f"{pass_}: " if pass_ else ""
+        prev_level = 0
+        n = len(chain)
+        i = 0
+        while i < n:
+            rule = chain[i]
+            level = rule.level
+            if i < skip or rule.kind == "substack":
+                if i >= skip and prev_level < level:
+                    substates[level] = (impression, status)
+                prev_level = level
+                i += 1
+                continue
+            if prev_level < level:
+                substates[level] = (impression, status)
+            retval, assumed = self.rule_code(rule, function, pass_)
+            if retval == int(Code.PAM_INCOMPLETE):
+                self._former = _Former(function, i, impression, status, dict(substates), [])
+                steps.append(PathStep(rule.file, rule.line, rule.module, retval, "incomplete",
+                                      assumed, level, None, prefix + "the stack waits; the "
+                                      "next call of this function resumes here"))
+                return retval, steps, ""
+            key = (is_other, function.module_type, i)
+            cached = retval
+            if frozen_by is not None:
+                cached = self._cache.get(key, retval)
+            elif store:
+                self._cache[key] = retval
+            note = prefix
+            if cached < 0 or cached >= RETURN_VALUES:
+                retval = _MUST_FAIL
+                action = ACTION_BAD
+                note += f"code {cached} is outside 0..31: acts as bad with PAM_PERM_DENIED; "
+            else:
+                action = rule.actions[cached]
+            frozen_code = cached if frozen_by is not None else None
+            label = action_name(action)
+            stop = False
+            if action == ACTION_RESET:
+                impression, status = substates.get(level, (_UNDEF, _MUST_FAIL))
+            elif action in (ACTION_OK, ACTION_DONE):
+                if impression == _UNDEF or (impression == _POSITIVE and status == 0):
+                    if retval != 25 or cached == retval:
+                        impression, status = _POSITIVE, retval
+                if impression == _POSITIVE and action == ACTION_DONE:
+                    stop = True
+            elif action in (ACTION_BAD, ACTION_DIE):
+                if impression != _NEGATIVE:
+                    impression = _NEGATIVE
+                    status = _MUST_FAIL if retval == 25 else retval
+                if action == ACTION_DIE:
+                    stop = True
+            elif action == ACTION_IGNORE:
+                pass
+            else:
+                remaining = action if action > 0 else 1
+                start_i = i
+                while i + 1 < n and chain[i + 1].level >= level and remaining > 0:
+                    i += 1
+                    while i + 1 < n and chain[i + 1].level > level:
+                        i += 1
+                    remaining -= 1
+                if frozen_by is not None:
+                    note += "in a frozen chain a jump only skips (Debian); "
+                if remaining:
+                    impression, status = _NEGATIVE, _MUST_FAIL
+                    note += "jumps past the end of its level: bad jump, PAM_PERM_DENIED; "
+                elif i > start_i:
+                    nxt = chain[i + 1] if i + 1 < n else None
+                    note += (f"skips to {nxt.file}:{nxt.line}; " if nxt else "skips to the end; ")
+            if stop:
+                note += ("ends this substack" if level else "ends the stack") + "; "
+                while i + 1 < n and chain[i + 1].level >= level:
+                    i += 1
+            if frozen_by is not None and frozen_code is not None and frozen_code != retval:
+                note += f"action from code {frozen_code} of the last "
+                note += ("pam_authenticate" if frozen_by == "auth" else "pam_open_session")
+                note += "; "
+            steps.append(PathStep(rule.file, rule.line, rule.module, retval, label, assumed,
+                                  level, frozen_code, note.rstrip("; ")))
+            prev_level = level
+            i += 1
+        if status == 0 and impression != _POSITIVE:
+            return _MUST_FAIL, steps, "no rule gave a positive verdict: PAM_PERM_DENIED"
+        return status, steps, ""
+
+
+def debug_code(event: str, args: Iterable[str]) -> int:
+    """What ``pam_debug`` returns for ``event`` (``auth``, ``cred``, ``acct``, ``open_session``,
+    ``close_session``, ``prechauthtok``, ``chauthtok``): the first ``event=`` argument decides;
+    an unknown code name there leaves PAM_SUCCESS."""
+    for arg in args:
+        if arg.startswith(event) and arg[len(event):len(event) + 1] == "=":
+            word = arg[len(event) + 1:]
+            if word in TOKEN_RETURNS[:RETURN_VALUES]:
+                return TOKEN_RETURNS.index(word)
+            return 0
+    return 0
+
+
+def simulate(stack: Stack, operations: Sequence[Operation],
+             overrides: Sequence[ResultOverride] = ()) -> Simulation:
+    """``pam_start`` then ``operations`` on ``stack``; no calls when pam_start would fail."""
+    if stack.start.crash or stack.start.code != 0:
+        return Simulation(stack.service, stack.start, ())
+    simulator = Simulator(stack, overrides)
+    return Simulation(stack.service, stack.start,
+                      tuple(simulator.call(op) for op in operations))
