@@ -1,10 +1,102 @@
-"""Placeholder: registers nothing yet."""
+"""``pamexplorer run`` and ``pamexplorer profiles``: headless profiles, for CI and workshops."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
+
+from pamexplorer.profile import ProfileError, discover, load, resolve
+from pamexplorer.report import FORMATS, render
+from pamexplorer.runner import ProfileResult, ask_on_terminal, error_result, run_profile
+
+RUN_EPILOG = """\
+PROFILE is a path to a YAML file or the name of a bundled or user profile
+(see: pamexplorer profiles).
+
+exit status:
+  0  every expectation was met (skipped profiles count as met)
+  1  a PAM result, message, environment or fail delay differed from what was expected
+  2  a profile is invalid (FILE:LINE: field: what was expected)
+  3  the engine child crashed or a call timed out
+
+examples:
+  pamexplorer run lab-requisite
+  pamexplorer run profiles/*.yaml --format junit > pam-report.xml
+  OTP_CODE=123456 pamexplorer run ./checks/sshd-alice.yaml --format json
+"""
+
+PROFILES_EPILOG = """\
+Profiles are looked up in $PAMEXPLORER_PROFILES (':'-separated), ./profiles,
+$XDG_CONFIG_HOME/pamexplorer/profiles (~/.config/...), then the bundled curriculum.
+A user profile shadows a bundled one of the same name.
+
+examples:
+  pamexplorer profiles
+  pamexplorer profiles --format json | jq -r '.[].name'
+"""
 
 
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
-    return None
+    run = subparsers.add_parser(
+        "run",
+        help="run profiles headless and report every step (text, JSON, JUnit XML)",
+        description="Run YAML profiles through real libpam and check each expected result.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("profiles", nargs="+", metavar="PROFILE", help="a file or profile name")
+    run.add_argument("--format", choices=FORMATS, default="text",
+                     help="report format (default: text)")
+    run.set_defaults(func=run_command)
+
+    listing = subparsers.add_parser(
+        "profiles",
+        help="list bundled and user profiles",
+        description="List the bundled lab curriculum and your own profiles.",
+        epilog=PROFILES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--format", choices=("text", "json"), default="text",
+                         help="output format (default: text)")
+    listing.set_defaults(func=profiles_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    ask = ask_on_terminal if sys.stdin.isatty() else None
+    results: list[ProfileResult] = []
+    for reference in args.profiles:
+        try:
+            profile = load(resolve(reference))
+            result = run_profile(profile, ask=ask)
+        except ProfileError as err:
+            print(f"pamexplorer: {err}", file=sys.stderr)
+            result = error_result(reference, err)
+        results.append(result)
+    sys.stdout.write(render(results, args.format, several=len(args.profiles) > 1))
+    return max(r.exit_status for r in results)
+
+
+def profiles_command(args: argparse.Namespace) -> int:
+    entries = discover()
+    if args.format == "json":
+        data = [
+            {"name": e.name, "title": e.title, "path": str(e.path), "bundled": e.bundled,
+             **({"error": e.error} if e.error else {})}
+            for e in entries
+        ]
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if not entries:
+        print("no profiles found")
+        return 0
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        origin = "bundled" if e.bundled else "user"
+        print(f"{e.name:{width}}  {origin:7}  {e.title}")
+        if e.error:
+            print(f"{'':{width}}  {'':7}  ! {e.error}")
+        elif not e.bundled:
+            print(f"{'':{width}}  {'':7}  {e.path}")
+    return 0

@@ -1,0 +1,174 @@
+"""Reports of profile runs: plain text for people, JSON and JUnit XML for machines.
+
+Every format is built from :class:`~pamexplorer.runner.ProfileResult`, whose secrets the runner
+already scrubbed; nothing here reads a profile's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
+
+from pamexplorer.runner import CRASHED, ERROR, FAILED, PASSED, SKIPPED, ProfileResult, StepResult
+
+FORMATS = ("text", "json", "junit")
+_LABEL = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP", CRASHED: "CRASH", ERROR: "ERROR"}
+_STYLE = {
+    "PAM_PROMPT_ECHO_OFF": "prompt (echo off)",
+    "PAM_PROMPT_ECHO_ON": "prompt",
+    "PAM_ERROR_MSG": "error",
+    "PAM_TEXT_INFO": "info",
+}
+
+
+def render(results: Sequence[ProfileResult], fmt: str, *, several: bool | None = None) -> str:
+    """``fmt`` is text, json or junit; JSON is a list when ``several`` (default: > 1 result)."""
+    if fmt == "json":
+        return to_json(results, several=len(results) > 1 if several is None else several)
+    if fmt == "junit":
+        return to_junit(results)
+    return to_text(results)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def to_json(results: Sequence[ProfileResult], *, several: bool = True) -> str:
+    data: Any = [r.to_dict() for r in results]
+    if not several and len(results) == 1:
+        data = data[0]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _code(step: StepResult) -> str:
+    if step.code is None:
+        return step.name or "-"
+    return f"{step.name} ({step.code}) {step.text}".rstrip()
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def text_profile(result: ProfileResult) -> list[str]:
+    where = f" [{result.path}]" if result.path else ""
+    lines = [f"{_LABEL[result.status]:5} {result.title}{where}"]
+    if result.status == ERROR:
+        lines.append(f"      {result.reason}")
+        return lines
+    context = f"service {result.service}, config {result.config}"
+    if result.user is not None:
+        context += f", user {result.user}"
+    lines.append(f"      {context}")
+    if result.status == SKIPPED:
+        lines.append(f"      skipped: {result.reason}")
+        return lines
+    for step in result.steps:
+        mark = "ok" if step.ok else ("--" if step.status == "not run" else "FAIL")
+        expected = ""
+        if step.expected and step.expected != ["PAM_SUCCESS"]:
+            expected = f"  (expected {' or '.join(step.expected)})"
+        lines.append(f"  {mark:4} {step.step:32} {_code(step)}{expected}")
+        for message in step.messages:
+            style = _STYLE.get(str(message["style"]), str(message["style"]))
+            shown = f"        {style}: {_one_line(str(message['text']))}"
+            if message.get("answer") is not None:
+                shown += f" -> {_one_line(str(message['answer']))}"
+            lines.append(shown)
+        for out in step.output:
+            lines.append(f"        output: {_one_line(out)}")
+        if step.fail_delay_us:
+            lines.append(f"        fail delay requested: {step.fail_delay_us} µs")
+        if step.status != "not run":
+            for problem in step.problems:
+                lines.append(f"        ! {problem}")
+    if result.status == CRASHED:
+        lines.append(f"      crashed: {result.reason}")
+    return lines
+
+
+def to_text(results: Sequence[ProfileResult]) -> str:
+    lines: list[str] = []
+    for result in results:
+        lines.extend(text_profile(result))
+        lines.append("")
+    counts = {s: sum(1 for r in results if r.status == s) for s in _LABEL}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines.append(f"{len(results)} profile(s): {summary}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _step_details(step: StepResult) -> str:
+    lines = [f"{step.function}: {_code(step)}"]
+    if step.expected:
+        lines.append(f"expected: {' or '.join(step.expected)}")
+    lines.extend(f"! {p}" for p in step.problems)
+    for message in step.messages:
+        shown = f"{message['style']}: {_one_line(str(message['text']))}"
+        if message.get("answer") is not None:
+            shown += f" -> {message['answer']}"
+        lines.append(shown)
+    lines.extend(f"output: {_one_line(o)}" for o in step.output)
+    return "\n".join(lines)
+
+
+def to_junit(results: Sequence[ProfileResult]) -> str:
+    """One ``testsuite`` per profile, one ``testcase`` per step (pam_start included)."""
+    suites = ET.Element("testsuites", name="pamexplorer")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for result in results:
+        suite = ET.SubElement(suites, "testsuite", name=result.profile)
+        if result.path:
+            suite.set("file", result.path)
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="title", value=result.title)
+        ET.SubElement(props, "property", name="status", value=result.status)
+        if result.reason:
+            ET.SubElement(props, "property", name="reason", value=result.reason)
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        elapsed = 0.0
+        if result.status in (ERROR, SKIPPED) and not result.steps:
+            case = ET.SubElement(suite, "testcase", classname=result.profile,
+                                 name="load" if result.status == ERROR else "profile")
+            counts["tests"] += 1
+            if result.status == ERROR:
+                ET.SubElement(case, "error", message=result.reason or "bad profile")
+                counts["errors"] += 1
+            else:
+                ET.SubElement(case, "skipped", message=result.reason or "skipped")
+                counts["skipped"] += 1
+        for step in result.steps:
+            counts["tests"] += 1
+            elapsed += step.duration_ms / 1000
+            case = ET.SubElement(suite, "testcase", classname=result.profile,
+                                 name=f"{step.index:02d} {step.step}",
+                                 time=f"{step.duration_ms / 1000:.6f}")
+            if step.status == CRASHED:
+                ET.SubElement(case, "error", message=step.text,
+                              type="crash").text = _step_details(step)
+                counts["errors"] += 1
+            elif step.status == "not run":
+                ET.SubElement(case, "skipped", message="not run")
+                counts["skipped"] += 1
+            elif not step.ok:
+                ET.SubElement(case, "failure", message="; ".join(step.problems),
+                              type=step.name or "failure").text = _step_details(step)
+                counts["failures"] += 1
+            else:
+                ET.SubElement(case, "system-out").text = _step_details(step)
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("time", f"{elapsed:.6f}")
+    for key, value in totals.items():
+        suites.set(key, str(value))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
