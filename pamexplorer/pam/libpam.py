@@ -45,7 +45,9 @@ class _LibPam:
     """The libpam functions we call, each with argtypes and restype."""
 
     def __init__(self) -> None:
-        self.dll = ctypes.CDLL("libpam.so.0", use_errno=True)
+        # RTLD_GLOBAL, as for an application linked with -lpam: modules built without
+        # DT_NEEDED on libpam resolve pam_get_item & co. against it, as they would in sshd.
+        self.dll = ctypes.CDLL("libpam.so.0", mode=ctypes.RTLD_GLOBAL, use_errno=True)
         self.pam_start = self._bind("pam_start", [c_char_p, c_char_p, POINTER(PamConv), _HANDLE_P])
         self.pam_start_confdir = self._bind(
             "pam_start_confdir", [c_char_p, c_char_p, POINTER(PamConv), c_char_p, _HANDLE_P]
