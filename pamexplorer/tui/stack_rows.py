@@ -19,6 +19,21 @@ class StackRow:
     status_ok: bool = True
 
 
+LAB_MARK = "@LAB@"
+
+
+def lab_root(confdir: Path | None) -> str | None:
+    """The materialized lab's directory, shown as ``@LAB@`` (as the lab's templates write it)."""
+    if confdir is not None and confdir.parent.name.startswith("pamexplorer-lab-"):
+        return str(confdir.parent)
+    return None
+
+
+def shown_arg(arg: str, confdir: Path | None) -> str:
+    root = lab_root(confdir)
+    return arg.replace(root, LAB_MARK) if root else arg
+
+
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
     p = Path(path)
@@ -51,7 +66,7 @@ def load_stack_rows(service: str, confdir: Path | None) -> tuple[list[StackRow],
                 type=kind,
                 control=words[1],
                 module=words[2] if len(words) > 2 else "",
-                args=tuple(words[3:]),
+                args=tuple(shown_arg(a, confdir) for a in words[3:]),
                 where=f"{short_path(path, confdir)}:{number}",
             )
         )

@@ -51,11 +51,11 @@ class TransactionScreen(Screen[None]):
         Binding("x", "call('close_session')", "Close", tooltip="pam_close_session"),
         Binding("p", "call('chauthtok')", "Passwd", tooltip="pam_chauthtok"),
         Binding("e", "end", "End", tooltip="pam_end: finish the transaction"),
+        Binding("k", "abort", "Abort", tooltip="Kill the call in flight (a hung module)"),
         Binding("f", "flags", "Flags", tooltip="Flags for the next call"),
         Binding("i", "items", "Items", tooltip="Edit PAM items (tty, rhost, ruser, ...)"),
         Binding("v", "environment", "Env", tooltip="Show the PAM environment, pam_putenv"),
         Binding("u", "user", "User", tooltip="Change the user"),
-        Binding("k", "abort", "Abort", tooltip="Kill the call in flight (a hung module)"),
         Binding("escape", "back", "Back", tooltip="Back to the service list"),
     ]
     AUTO_FOCUS = "#timeline"
@@ -324,7 +324,7 @@ class TransactionScreen(Screen[None]):
             session = await self.engine().start(
                 self.service,
                 self.user,
-                confdir=self.confdir,
+                confdir=str(self.confdir) if self.confdir else None,
                 items=dict(self.items),
                 env=dict(self.env),
                 conversation=self.conversation,

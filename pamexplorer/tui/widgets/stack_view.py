@@ -20,6 +20,7 @@ def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) 
         text.append(error, style="bold red")
         text.append("\n")
     current = None
+    width = max((len(row.where) for row in rows), default=0)
     for row in rows:
         if row.type != current:
             current = row.type
@@ -30,17 +31,17 @@ def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) 
             if row.type == highlight:
                 text.append(" ◀ current call", style="bold")
             text.append("\n")
-        text.append("  " * (row.depth + 1))
+        text.append(f" {row.where:<{width}} ", style="dim")
+        text.append("  " * row.depth)
         if row.mark:
             text.append(f"{row.mark} ", style="cyan")
         text.append(row.control, style="bold" if row.type == highlight else "")
         text.append(" ")
         text.append(row.module, style="" if row.status_ok else "red")
+        if row.status:
+            text.append(f" ({row.status})", style="" if row.status_ok else "bold red")
         if row.args:
             text.append(" " + " ".join(row.args), style="dim")
-        if row.status:
-            text.append(f" [{row.status}]", style="" if row.status_ok else "bold red")
-        text.append(f"  {row.where}", style="dim")
         text.append("\n")
     if not rows and not error:
         text.append("(no rules)", style="dim")
