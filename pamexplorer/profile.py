@@ -251,6 +251,9 @@ class _Reader:
 
     def text(self, node: Node, fld: str, *, allow_empty: bool = False) -> str:
         value = self.scalar(node) if isinstance(node, ScalarNode) else node
+        if isinstance(node, MappingNode):
+            raise self.error(node, fld, "expected text, got a mapping (quote text that "
+                             "contains ': ')")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(node, fld, "expected text")
         value = str(value)
