@@ -285,10 +285,7 @@ class _Loader:
             substack = include_kind == "substack"
             if substack:
                 if target is not None and not module_name_ok(target):
-                    self.note("error", path, line, f"substack name {target!r} gives an empty "
-                              "module name: pam_start fails", "libpam refuses a handler whose "
-                              "name is empty or '?'")
-                    return False
+                    return self.bad_name(path, line, target, origin)
                 self.add(Rule(path, line, module_type, type_token or "", shown_control,
                               _UNDEF, module=target or "", silent=silent, kind="substack",
                               level=stack_level, origin=origin, other=is_other), is_other)
@@ -302,10 +299,7 @@ class _Loader:
             return True
 
         if target is not None and not module_name_ok(target):
-            self.note("error", path, line, f"module name {target!r} is empty once its directory "
-                      "and suffix are cut: pam_start fails with PAM_ABORT",
-                      "libpam refuses a handler whose name is empty or '?'")
-            return False
+            return self.bad_name(path, line, target, origin)
         if target is None and not fail_reason:
             fail_reason = "no module path"
             self.note("error", path, line, "no module path: this line always fails",
@@ -324,6 +318,16 @@ class _Loader:
                       level=stack_level, origin=origin, other=is_other, exists=exists,
                       loadable=loadable, symbols=symbols), is_other)
         return True
+
+    def bad_name(self, path: str, line: int, target: str, origin: tuple[Include, ...]) -> bool:
+        """A module name that is empty or ``?`` once directory and suffix are cut."""
+        if any(inc.kind != "@include" for inc in origin):
+            raise _Crash(f"module name {target!r} is empty or '?' in an included file",
+                         path, line)
+        self.note("error", path, line, f"module name {target!r} is empty or '?' once its "
+                  "directory and suffix are cut: pam_start fails with PAM_ABORT",
+                  "libpam refuses to install a handler without a module name")
+        return False
 
     def add(self, rule: Rule, is_other: bool) -> None:
         (self.other if is_other else self.rules).append(rule)
