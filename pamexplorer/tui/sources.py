@@ -31,7 +31,7 @@ def system_group() -> ServiceGroup:
     for directory in SYSTEM_DIRS:
         for name in _names(directory):
             seen.setdefault(name)
-    title = "system (" + ", ".join(str(d) for d in SYSTEM_DIRS if d.is_dir()) + ")"
+    title = "system " + " ".join(str(d) for d in SYSTEM_DIRS if d.is_dir())
     return ServiceGroup("system", title, tuple(sorted(seen)), None)
 
 
@@ -46,4 +46,4 @@ def lab_group() -> ServiceGroup:
         names = lab_services()
     except LabError:
         names = []
-    return ServiceGroup("lab", "lab (bundled sandbox, no root needed)", tuple(names), None)
+    return ServiceGroup("lab", "lab (sandbox)", tuple(names), None)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pamexplorer.stack.model import Rule
+
+MODULE_TYPES = ("auth", "account", "password", "session")
 
 
 @dataclass(frozen=True)
@@ -37,37 +43,67 @@ def shown_arg(arg: str, confdir: Path | None) -> str:
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
     p = Path(path)
-    if confdir is not None:
+    for base in (confdir, Path("/etc/pam.d"), Path("/usr/lib/pam.d")):
+        if base is None:
+            continue
         try:
-            return str(p.relative_to(confdir))
+            return str(p.relative_to(base))
         except ValueError:
             pass
     return str(p)
 
 
 def load_stack_rows(service: str, confdir: Path | None) -> tuple[list[StackRow], str | None]:
-    """The rows of ``service``'s resolved stack, and an error line if it cannot be read."""
-    base = confdir if confdir is not None else Path("/etc/pam.d")
-    path = base / service
-    if not path.exists() and confdir is None:
-        path = Path("/usr/lib/pam.d") / service
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as err:
-        return [], f"{short_path(path, confdir)}: {err.strerror or err}"
+    """The rows of ``service``'s resolved stack (per type, as libpam dispatches it: the
+    service's own rules, else ``other``'s), and a line saying what pam_start would do if it
+    would not succeed."""
+    from pamexplorer.stack.resolve import resolve
+
+    stack = resolve(service, str(confdir) if confdir is not None else None)
     rows: list[StackRow] = []
-    for number, line in enumerate(lines, 1):
-        words = line.split("#", 1)[0].split()
-        if len(words) < 2:
-            continue
-        kind = words[0].lstrip("-").lower()
-        rows.append(
-            StackRow(
-                type=kind,
-                control=words[1],
-                module=words[2] if len(words) > 2 else "",
-                args=tuple(shown_arg(a, confdir) for a in words[3:]),
-                where=f"{short_path(path, confdir)}:{number}",
-            )
-        )
-    return rows, None
+    for module_type in MODULE_TYPES:
+        own = stack.own_chain(module_type)
+        chain = own or stack.other_chain(module_type)
+        for rule in chain:
+            rows.append(rule_row(rule, confdir, from_other=not own))
+    problem = None
+    if stack.start.code != 0 or stack.start.crash:
+        what = stack.start.crash or f"pam_start would return {stack.start.code}"
+        problem = f"{what}: {stack.start.reason}" if stack.start.reason else what
+    for finding in stack.findings:
+        if finding.severity == "error":
+            where = f"{short_path(finding.file, confdir)}:{finding.line}"
+            extra = f"{where}: {finding.message}"
+            problem = f"{problem}\n{extra}" if problem else extra
+    return rows, problem
+
+
+def rule_row(rule: Rule, confdir: Path | None, from_other: bool) -> StackRow:
+    mark = ""
+    if rule.origin:
+        include = rule.origin[-1]
+        where = f"{short_path(include.file, confdir)}:{include.line}"
+        mark = f"{include.kind} {include.target} ({where})"
+    if from_other:
+        mark = f"from other{', ' + mark if mark else ''}"
+    if rule.kind == "substack":
+        module = f"substack {rule.module or ''}".strip()
+    elif rule.kind == "always_fail":
+        module = rule.module or "(no module)"
+    else:
+        module = rule.module
+    status = rule.status
+    if rule.kind == "always_fail" and rule.fail_reason:
+        status = f"always fails: {rule.fail_reason}"
+    ok = status in ("found", "substack")
+    return StackRow(
+        type=rule.type,
+        control=rule.control,
+        module=shown_arg(module, confdir),
+        args=tuple(shown_arg(a, confdir) for a in rule.args),
+        where=f"{short_path(rule.file, confdir)}:{rule.line}",
+        depth=rule.level,
+        mark=mark,
+        status="" if ok else status,
+        status_ok=ok,
+    )

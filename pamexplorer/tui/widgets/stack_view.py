@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -14,38 +16,46 @@ from pamexplorer.tui.stack_rows import StackRow, load_stack_rows
 TYPES = ("auth", "account", "password", "session")
 
 
-def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) -> Text:
-    text = Text()
-    if error:
-        text.append(error, style="bold red")
-        text.append("\n")
+def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) -> Group:
+    """A grid: file:line on the left, the rule (wrapping) on the right, a heading per type."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
     current = None
-    width = max((len(row.where) for row in rows), default=0)
+    origin = ""
     for row in rows:
         if row.type != current:
+            if current is not None:
+                grid.add_row("", "")
             current = row.type
-            if text:
-                text.append("\n")
-            style = "bold reverse" if row.type == highlight else "bold"
-            text.append(f" {row.type} ", style=style)
+            origin = ""
+            heading = Text(f" {row.type} ", style="bold reverse" if row.type == highlight
+                           else "bold")
             if row.type == highlight:
-                text.append(" ◀ current call", style="bold")
-            text.append("\n")
-        text.append(f" {row.where:<{width}} ", style="dim")
-        text.append("  " * row.depth)
-        if row.mark:
-            text.append(f"{row.mark} ", style="cyan")
-        text.append(row.control, style="bold" if row.type == highlight else "")
-        text.append(" ")
-        text.append(row.module, style="" if row.status_ok else "red")
+                heading.append(" ◀ current call", style="bold")
+            grid.add_row(heading, "")
+        indent = "  " * row.depth
+        if row.mark != origin:
+            origin = row.mark
+            if row.mark:
+                grid.add_row("", Text(f"{indent}↳ {row.mark}", style="cyan"))
+        rule = Text(indent)
+        rule.append(row.control, style="bold" if row.type == highlight else "")
+        rule.append(" ")
+        rule.append(row.module, style="" if row.status_ok else "red")
         if row.status:
-            text.append(f" ({row.status})", style="" if row.status_ok else "bold red")
+            rule.append(f" ({row.status})", style="" if row.status_ok else "bold red")
         if row.args:
-            text.append(" " + " ".join(row.args), style="dim")
-        text.append("\n")
-    if not rows and not error:
-        text.append("(no rules)", style="dim")
-    return text
+            rule.append(" " + " ".join(row.args), style="dim")
+        grid.add_row(Text(row.where), rule)
+    parts: list[Text | Table] = []
+    if error:
+        parts.append(Text(error, style="bold red"))
+    if rows:
+        parts.append(grid)
+    elif not error:
+        parts.append(Text("(no rules)", style="dim"))
+    return Group(*parts)
 
 
 class StackView(Static):
