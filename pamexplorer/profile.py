@@ -626,7 +626,7 @@ def _unknown(what: str, value: str, known: Any) -> str:
     close = difflib.get_close_matches(value, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     shown = ", ".join(known) if len(known) <= 14 else ", ".join(known[:6]) + ", ..."
-    return f"unknown {what} {value!r}{hint}; expected one of {shown}"
+    return f"expected a known {what}{hint}, not {value!r} (known: {shown})"
 
 
 # --------------------------------------------------------------------------------------------
