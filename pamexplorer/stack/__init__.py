@@ -1,0 +1,20 @@
+"""PAM configuration understood: parse, resolve, lint and simulate, without running a module."""
+
+from pamexplorer.stack.lint import lint
+from pamexplorer.stack.model import Finding, Include, Rule, Stack, StartResult
+from pamexplorer.stack.resolve import Paths, list_services, resolve
+from pamexplorer.stack.simulate import (
+    CallResult,
+    PathStep,
+    ResultOverride,
+    Simulation,
+    Simulator,
+    parse_result_spec,
+    simulate,
+)
+
+__all__ = [
+    "CallResult", "Finding", "Include", "PathStep", "Paths", "ResultOverride", "Rule",
+    "Simulation", "Simulator", "Stack", "StartResult", "lint", "list_services",
+    "parse_result_spec", "resolve", "simulate",
+]

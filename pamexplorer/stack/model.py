@@ -125,7 +125,8 @@ class Rule:
 
     @property
     def status(self) -> str:
-        """``found``, ``MISSING``, ``not loadable``, ``no pam_sm_x``, ``always fails``, ``substack``."""
+        """``found``, ``MISSING``, ``not loadable``, ``no pam_sm_x``, ``always fails`` or
+        ``substack``."""
         if self.kind == "substack":
             return "substack"
         if self.kind == "always_fail":

@@ -123,7 +123,8 @@ class _Loader:
         if self.confdir is not None:
             candidates = [os.path.join(self.confdir, name)]
         else:
-            candidates = [os.path.join(self.paths.pam_d, name), os.path.join(self.paths.dist_d, name)]
+            candidates = [os.path.join(self.paths.pam_d, name),
+                          os.path.join(self.paths.dist_d, name)]
         for path in candidates:
             if read_service_file(path) is not None:
                 return path

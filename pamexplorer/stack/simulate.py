@@ -263,11 +263,11 @@ class Simulator:
         if former is not None:
             self._former = None
             skip, impression, status = former.depth, former.impression, former.status
-            substates, steps = former.substates, []
+            substates, steps = former.substates, list[PathStep]()
         else:
             skip, impression, status = 0, _UNDEF, _MUST_FAIL
             substates = {0: (_UNDEF, _MUST_FAIL)}
-            steps = []
+            steps = list[PathStep]()
         prefix = f"{pass_}: " if pass_ else ""
         prev_level = 0
         n = len(chain)
@@ -309,9 +309,10 @@ class Simulator:
             if action == ACTION_RESET:
                 impression, status = substates.get(level, (_UNDEF, _MUST_FAIL))
             elif action in (ACTION_OK, ACTION_DONE):
-                if impression == _UNDEF or (impression == _POSITIVE and status == 0):
-                    if retval != 25 or cached == retval:
-                        impression, status = _POSITIVE, retval
+                undecided = impression == _UNDEF or (impression == _POSITIVE and status == 0)
+                # in a frozen chain a PAM_IGNORE of this call must not become the status
+                if undecided and (retval != 25 or cached == retval):
+                    impression, status = _POSITIVE, retval
                 if impression == _POSITIVE and action == ACTION_DONE:
                     stop = True
             elif action in (ACTION_BAD, ACTION_DIE):
