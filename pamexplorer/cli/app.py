@@ -50,11 +50,16 @@ def launch(args: argparse.Namespace) -> int:
     confdir: Path | None = args.confdir
     if confdir is not None and not confdir.is_dir():
         raise UsageError(f"{confdir}: --confdir: expected a directory of service files")
-    if args.profile is not None and not Path(args.profile).exists():
-        from pamexplorer.tui.profiles import find_profile
+    profile = None
+    if args.profile is not None:
+        from pamexplorer.profile import ProfileError, load, resolve
 
-        if find_profile(args.profile) is None:
-            raise UsageError(f"{args.profile}: --profile: expected a profile file or name")
+        try:
+            path = resolve(args.profile)
+            load(path)
+        except ProfileError as err:
+            raise UsageError(str(err)) from None
+        profile = str(path)
     from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 
     options = LaunchOptions(
@@ -62,7 +67,7 @@ def launch(args: argparse.Namespace) -> int:
         lab=args.lab,
         service=args.service,
         user=args.user,
-        profile=args.profile,
+        profile=profile,
     )
     result = PamExplorerApp(options).run()
     return int(result or 0)
