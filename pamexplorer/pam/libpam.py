@@ -65,6 +65,7 @@ class _LibPam:
         self.pam_set_item = self._bind("pam_set_item", [PamHandle, c_int, c_void_p])
         self.pam_get_item = self._bind("pam_get_item", [PamHandle, c_int, POINTER(c_void_p)])
         self.pam_putenv = self._bind("pam_putenv", [PamHandle, c_char_p])
+        self.pam_fail_delay = self._bind("pam_fail_delay", [PamHandle, c_uint])
         self.pam_getenvlist = self._bind("pam_getenvlist", [PamHandle], POINTER(c_void_p))
         # pam_strerror ignores its handle in 1.5.2, so codes can be named with none open.
         self.pam_strerror = self._bind("pam_strerror", [c_void_p, c_int], c_char_p)

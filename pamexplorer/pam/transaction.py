@@ -190,6 +190,11 @@ class Transaction:
         self._require_open(function.value)
         self._bridge.reset()
         self._delay_us = None
+        # libpam keeps the base of the last requested delay and passes it to the delay
+        # callback on every later authenticate/chauthtok, asked for or not. Requesting 1 us
+        # first replaces that base (pam_fail_delay overwrites it when no request is pending),
+        # so a reported delay above 1 us is one a module asked for during this call.
+        libpam.lib.pam_fail_delay(self._handle, 1)
         began = time.perf_counter_ns()
         code = libpam.lib.call(function.value, self._handle, flags)
         elapsed = time.perf_counter_ns() - began - self._bridge.waited_ns
@@ -258,7 +263,7 @@ class Transaction:
         return int(libpam.lib.pam_set_item(self._handle, int(item), pointer))
 
     def _on_fail_delay(self, retval: int, usec: int, appdata: Any) -> None:
-        self._delay_us = int(usec)
+        self._delay_us = int(usec) if usec > 1 else None  # 1 us is our own placeholder
 
     def _require_open(self, what: str) -> None:
         if not self.started:
