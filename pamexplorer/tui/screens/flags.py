@@ -1,4 +1,7 @@
-"""Choose the flags of the next call (``f``) or of ``pam_setcred`` (``c``)."""
+"""Choose the flags of the next call (``f``) or of ``pam_setcred`` (``c``).
+
+Each flag shows ``[x]`` or ``[ ]`` in text, so the choice reads the same without colour.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import OptionList, Static
 
 from pamexplorer.pam.codes import Flag
+
+FLAGS: tuple[Flag, ...] = tuple(Flag)
 
 
 class FlagsModal(ModalScreen[int | None]):
     """Space toggles a flag, Enter uses the selection, Escape leaves things as they were."""
 
     BINDINGS = [
+        Binding("space", "toggle", "Toggle", priority=True),
         Binding("enter", "use", "Use flags", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
@@ -24,27 +29,36 @@ class FlagsModal(ModalScreen[int | None]):
     def __init__(self, title: str, selected: int, accepted: int | None = None) -> None:
         super().__init__()
         self.title_text = title
-        self.selected = selected
+        self.selected = int(selected)
         self.accepted = accepted
+
+    def label(self, flag: Flag) -> Text:
+        text = Text("[x] " if self.selected & flag else "[ ] ", style="bold")
+        text.append(flag.name or hex(flag.value))
+        text.append(f"  {flag.value:#06x}", style="dim")
+        if self.accepted is not None and not flag & self.accepted:
+            text.append("  not for this call", style="dim")
+        return text
 
     def compose(self) -> ComposeResult:
         with Vertical(id="flags-box", classes="dialog") as box:
             box.border_title = self.title_text
-            selections = []
-            for flag in Flag:
-                label = Text(flag.name or hex(flag.value))
-                label.append(f"  {flag.value:#06x}", style="dim")
-                if self.accepted is not None and not flag & self.accepted:
-                    label.append("  (not accepted: libpam may refuse)", style="dim")
-                selections.append(Selection(label, flag.value, bool(self.selected & flag)))
-            yield SelectionList[int](*selections, id="flags-list")
+            yield OptionList(*(self.label(flag) for flag in FLAGS), id="flags-list")
             yield Static(Text("space toggles · enter uses · escape cancels"), classes="hint")
 
+    def on_mount(self) -> None:
+        self.query_one(OptionList).highlighted = 0
+
+    def action_toggle(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return
+        flag = FLAGS[options.highlighted]
+        self.selected ^= flag.value
+        options.replace_option_prompt_at_index(options.highlighted, self.label(flag))
+
     def action_use(self) -> None:
-        flags = 0
-        for value in self.query_one(SelectionList).selected:
-            flags |= int(value)
-        self.dismiss(flags)
+        self.dismiss(self.selected)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

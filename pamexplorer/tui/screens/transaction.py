@@ -308,7 +308,6 @@ class TransactionScreen(Screen[None]):
             self.timeline.add(Entry("crash", f"internal error: {type(err).__name__}",
                                     detail=str(err)))
         finally:
-            self.query_one(StackView).highlight = None
             self.set_busy(False)
 
     async def start_transaction(self) -> bool:

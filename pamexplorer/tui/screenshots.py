@@ -1,0 +1,105 @@
+"""``pamexplorer screenshots [DIR]``: the README's SVGs, made by driving the real app.
+
+Each picture is a real run (real libpam through the engine, the bundled lab) in stable mode,
+so the files change only when the screens do: no durations, no temporary paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+
+SIZE = (100, 30)
+Script = Callable[[PamExplorerApp, Pilot[int]], Awaitable[None]]
+
+
+async def settle(pilot: Pilot[int], done: Callable[[], object], tries: int = 400) -> None:
+    """Let the app work until ``done()`` holds (a call finished, a modal opened)."""
+    for _ in range(tries):
+        if done():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def _busy(app: PamExplorerApp) -> bool:
+    return bool(getattr(app.screen, "busy", False))
+
+
+async def _picker(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    await pilot.press(*"login")
+    await pilot.press("down")
+    await pilot.pause()
+
+
+async def _failed_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    from pamexplorer.tui.screens.conversation import ConversationModal
+
+    await pilot.press("a")
+    await settle(pilot, lambda: isinstance(app.screen, ConversationModal))
+    await pilot.press(*"not-the-password", "enter")
+    await settle(pilot, lambda: not isinstance(app.screen, ConversationModal)
+                 and not _busy(app))
+
+
+async def _conversation(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    from pamexplorer.tui.screens.conversation import ConversationModal
+
+    await pilot.press("a")
+    await settle(pilot, lambda: isinstance(app.screen, ConversationModal))
+    await pilot.press(*"secret")
+
+
+async def _codes(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    app.action_codes(7)
+    await pilot.pause()
+
+
+async def _lesson(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    await pilot.press("h", "r")
+    await settle(pilot, lambda: getattr(app.screen, "finished", False) and not _busy(app))
+
+
+SHOTS: dict[str, tuple[LaunchOptions, Script]] = {
+    "picker": (LaunchOptions(stable=True), _picker),
+    "transaction-failed": (
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), _failed_call
+    ),
+    "conversation": (
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), _conversation
+    ),
+    "codes": (LaunchOptions(stable=True, lab=True), _codes),
+    "lesson": (LaunchOptions(profile="lab-setcred", stable=True), _lesson),
+}
+
+
+async def _shoot(name: str, directory: Path) -> Path:
+    options, script = SHOTS[name]
+    if options.profile is not None:
+        from pamexplorer.profile import resolve
+
+        options = LaunchOptions(profile=str(resolve(options.profile)), stable=True)
+    app = PamExplorerApp(options)
+    target = directory / f"{name}.svg"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await script(app, pilot)
+        await pilot.pause()
+        target.write_text(app.export_screenshot(title=f"pamexplorer: {name}"))
+    return target
+
+
+def write_screenshots(directory: Path | str = "screenshots") -> list[Path]:
+    """Render every screenshot into ``directory``; returns the files written."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+
+    async def all_shots() -> list[Path]:
+        return [await _shoot(name, out) for name in SHOTS]
+
+    return asyncio.run(all_shots())
