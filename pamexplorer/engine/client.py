@@ -314,15 +314,26 @@ class Session:
             raise self.crashed
         if self.ended:
             raise EngineError(f"{during} after the transaction ended")
+        # A conversation that raises gets its prompts refused, but the call's reply is still
+        # read before the error is raised, so the next request gets its own reply.
+        failure: Exception | None = None
         try:
             self.channel.send(frame)
             while True:
                 reply = self._receive(during)
                 event = reply.get("event")
                 if event == "conversation":
-                    self._converse(reply)
+                    if failure is not None:
+                        self.channel.send({"op": "answers", "abort": True})
+                        continue
+                    try:
+                        self._converse(reply)
+                    except Exception as err:
+                        failure = err
                 elif event == "error":
                     raise EngineError(str(reply.get("message")))
+                elif failure is not None:
+                    raise failure
                 else:
                     return reply
         except ChannelClosed:
