@@ -1,0 +1,27 @@
+"""Engine test setup: the ``soak`` marker and the compiled fault modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from engine_csrc import FAULTS, PASSWORD
+
+ModuleFactory = Callable[[str, str], Path]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "soak: long-running leak checks (run in CI; deselect with -m 'not soak')"
+    )
+
+
+@pytest.fixture
+def faults(c_module: ModuleFactory) -> Path:
+    return c_module("faults", FAULTS)
+
+
+@pytest.fixture
+def password_module(c_module: ModuleFactory) -> Path:
+    return c_module("password", PASSWORD)
