@@ -111,6 +111,8 @@ class ForkServerClient:
         self.recv_lock = threading.Lock()
         self.exits: dict[int, int] = {}
         self.pids: list[int] = []
+        self.forgotten: set[int] = set()  # children whose exit nobody will wait for
+        self.exit_lock = threading.Lock()
 
     def spawn(self) -> tuple[int, Channel, int]:
         """A new engine child: (pid, protocol channel, read end of its output pipe)."""
@@ -152,7 +154,8 @@ class ForkServerClient:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._read_one(left):
                     return None
-            return ExitStatus.from_wait(self.exits.pop(pid))
+            with self.exit_lock:
+                return ExitStatus.from_wait(self.exits.pop(pid))
 
     def _read_one(self, timeout: float | None) -> bool:
         ready, _, _ = select.select([self.sock], [], [], timeout)
@@ -165,8 +168,19 @@ class ForkServerClient:
         if "pid" in frame:
             self.pids.append(int(frame["pid"]))
         elif "exit" in frame:
-            self.exits[int(frame["exit"])] = int(frame["status"])
+            pid = int(frame["exit"])
+            with self.exit_lock:
+                if pid in self.forgotten:
+                    self.forgotten.discard(pid)
+                else:
+                    self.exits[pid] = int(frame["status"])
         return True
+
+    def forget(self, pid: int) -> None:
+        """Nobody will ask for this child's exit status: do not keep it."""
+        with self.exit_lock:
+            if self.exits.pop(pid, None) is None:
+                self.forgotten.add(pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -425,6 +439,8 @@ class Session:
             close_quietly(self.out_fd)
             self.out_fd = -1
             self.channel.close()
+            if self.crashed is None:  # a crash already collected the exit status
+                self.server.forget(self.pid)
 
 
 class Engine:
