@@ -31,6 +31,10 @@ class ModuleFile:
 _cache: dict[tuple[str, int, int], ModuleFile] = {}
 
 
+def clear_module_cache() -> None:
+    _cache.clear()
+
+
 def read_module(path: str) -> ModuleFile:
     """What libpam would find in ``path``; never raises."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from pamexplorer.stack.elf import read_module
+from pamexplorer.stack.elf import clear_module_cache, read_module
 from pamexplorer.stack.model import (
     ACTION_BAD,
     ACTION_UNDEF,
@@ -68,6 +68,12 @@ def read_service_file(path: str) -> Assembled | None:
             return None
     _read_cache[key] = hit
     return hit
+
+
+def clear_caches() -> None:
+    """Forget every file and module read so far (the next resolve reads them again)."""
+    _read_cache.clear()
+    clear_module_cache()
 
 
 def service_name(service: str) -> str:
