@@ -352,3 +352,26 @@ def test_codes_outside_0_to_31(service_dir: ServiceDir, c_module: Callable[[str,
 def test_module_without_the_symbol_returns_28(service_dir: ServiceDir) -> None:
     assert agree(service_dir, {"svc": "session required pam_rootok.so\n"},
                  ["open_session"]) == (0, (28,))
+
+
+def test_service_named_other(service_dir: ServiceDir) -> None:
+    files = {"other": "auth required pam_debug.so auth=auth_err\naccount required pam_permit.so\n"}
+    assert agree(service_dir, files, ["authenticate", "acct_mgmt"], service="other") == \
+        (0, (7, 0))
+
+
+def test_pam_conf_only_when_no_directory_exists(tmp_path: Path) -> None:
+    from pamexplorer.stack.resolve import Paths, list_services
+
+    conf = tmp_path / "pam.conf"
+    conf.write_text("# service type control module\n"
+                    "svc auth required pam_permit.so\nOTHER auth required pam_deny.so\n"
+                    "other account required pam_deny.so\nelse auth required pam_deny.so\n")
+    paths = Paths(pam_d=str(tmp_path / "none"), dist_d=str(tmp_path / "none2"),
+                  pam_conf=str(conf))
+    stack = resolve("SVC", paths=paths)
+    ops = [parse_operation("authenticate"), parse_operation("acct_mgmt")]
+    assert [c.code for c in simulate(stack, ops).calls] == [0, 7]
+    assert [name for name, _ in list_services(paths=paths)] == ["else", "other", "svc"]
+    (tmp_path / "none").mkdir()  # once /etc/pam.d exists, pam.conf is not read
+    assert resolve("svc", paths=paths).start.code == 26
