@@ -24,6 +24,9 @@ async def settle(pilot: Pilot[int], done: Callable[[], object], tries: int = 400
         if done():
             break
         await pilot.pause(0.05)
+    # Let layout and scrolling catch up with the last entry before a picture is taken.
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.2)
     await pilot.pause()
 
 
@@ -31,13 +34,13 @@ def _busy(app: PamExplorerApp) -> bool:
     return bool(getattr(app.screen, "busy", False))
 
 
-async def _picker(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+async def show_picker(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await pilot.press(*"login")
     await pilot.press("down")
     await pilot.pause()
 
 
-async def _failed_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+async def fail_a_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     from pamexplorer.tui.screens.conversation import ConversationModal
 
     await pilot.press("a")
@@ -47,7 +50,7 @@ async def _failed_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
                  and not _busy(app))
 
 
-async def _conversation(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+async def open_a_prompt(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     from pamexplorer.tui.screens.conversation import ConversationModal
 
     await pilot.press("a")
@@ -55,26 +58,26 @@ async def _conversation(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await pilot.press(*"secret")
 
 
-async def _codes(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+async def show_codes(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     app.action_codes(7)
     await pilot.pause()
 
 
-async def _lesson(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+async def run_a_lesson(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await pilot.press("h", "r")
     await settle(pilot, lambda: getattr(app.screen, "finished", False) and not _busy(app))
 
 
 SHOTS: dict[str, tuple[LaunchOptions, Script]] = {
-    "picker": (LaunchOptions(stable=True), _picker),
+    "picker": (LaunchOptions(stable=True), show_picker),
     "transaction-failed": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), _failed_call
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), fail_a_call
     ),
     "conversation": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), _conversation
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), open_a_prompt
     ),
-    "codes": (LaunchOptions(stable=True, lab=True), _codes),
-    "lesson": (LaunchOptions(profile="lab-setcred", stable=True), _lesson),
+    "codes": (LaunchOptions(stable=True, lab=True), show_codes),
+    "lesson": (LaunchOptions(profile="lab-setcred", stable=True), run_a_lesson),
 }
 
 

@@ -117,7 +117,12 @@ class Timeline(OptionList):
         self.add_option(Option(render_entry(entry, self.stable)))
         index = len(self.entries) - 1
         self.highlighted = index
+        self.follow()
         return index
+
+    def follow(self) -> None:
+        """Keep the highlighted (newest) entry in view once its new height is laid out."""
+        self.call_after_refresh(self.scroll_to_highlight)
 
     def refresh_entry(self, index: int) -> None:
         self.replace_option_prompt_at_index(index, render_entry(self.entries[index], self.stable))
@@ -127,6 +132,7 @@ class Timeline(OptionList):
         self.refresh_entry(index)
         self.highlighted = None
         self.highlighted = index
+        self.follow()
 
     @property
     def selected_entry(self) -> Entry | None:
