@@ -48,7 +48,7 @@ def invoking_user() -> str:
 class PamExplorerApp(App[int]):
     """Pick a service, step through its PAM calls, see every return code."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "pamexplorer"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -83,6 +83,10 @@ class PamExplorerApp(App[int]):
 
             self._lab_dir = self._cleanup.enter_context(lab_confdir())
         return self._lab_dir
+
+    def on_ready(self) -> None:
+        """Warm the engine once the first screen shows, so the first pam_start is quick."""
+        self.run_worker(self.engine.prestart(), group="prestart", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         close = getattr(self._engine, "close", None)

@@ -1,0 +1,223 @@
+"""The explorer's speed, measured beside a minimal Textual app in the same run.
+
+1. Time to the first usable screen and peak memory (the child process's max RSS): pamexplorer
+   (service picker, system services and the lab) against a minimal Textual app (Header, a
+   Static, Footer), each started the same way in a fresh process on a pseudo-terminal and
+   stopped when Textual reports the first frame shown (the ``Ready`` event). Target: <= 1.3x.
+2. Never stuck: while a module blocks for 3 s inside pam_authenticate (built here with cc),
+   key presses are still answered. Each press opens or closes the code reference; its latency
+   is the time until the screen has changed. Target: every press within 100 ms.
+
+Usage: python3 bench/bench_tui.py [runs]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 5
+TARGET_RATIO = 1.3
+TARGET_KEY_MS = 100.0
+
+DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    which = sys.argv[1]
+    if which == "minimal":
+        from textual.app import App
+        from textual.widgets import Footer, Header, Static
+
+        class Target(App):
+            BINDINGS = [("q", "quit", "Quit")]
+
+            def compose(self):
+                yield Header()
+                yield Static("hello")
+                yield Footer()
+    else:
+        from pamexplorer.tui.app import PamExplorerApp as Target
+
+    class Probe(Target):
+        def on_ready(self):
+            os.write(int(os.environ["BENCH_READY_FD"]), b"ready\\n")
+            self.exit()
+
+    Probe().run()
+    """
+)
+
+
+def measure_start(driver: Path, which: str) -> tuple[float, int]:
+    """Seconds from spawn to the first frame, and the child's peak RSS in KiB."""
+    ready_r, ready_w = os.pipe()
+    master, slave = pty.openpty()
+    env = dict(os.environ, BENCH_READY_FD=str(ready_w), TERM="xterm-256color",
+               COLUMNS="100", LINES="30")
+    env.pop("TEXTUAL", None)
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, str(driver), which],
+        stdin=slave, stdout=slave, stderr=slave, pass_fds=[ready_w], env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    os.close(ready_w)
+    elapsed = float("nan")
+    try:
+        while True:
+            ready, _, _ = select.select([master, ready_r], [], [], 30)
+            if not ready:
+                raise RuntimeError(f"{which}: no first frame within 30 s")
+            if master in ready:
+                try:
+                    os.read(master, 65536)  # keep the terminal drained
+                except OSError:
+                    pass
+            if ready_r in ready:
+                if os.read(ready_r, 64):
+                    elapsed = time.perf_counter() - started
+                break
+        while child.poll() is None:
+            r, _, _ = select.select([master], [], [], 0.05)
+            if r:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        _, status, usage = os.wait4(child.pid, 0)
+    except ChildProcessError:
+        usage = None  # type: ignore[assignment]
+    finally:
+        os.close(master)
+        os.close(ready_r)
+        if child.poll() is None:
+            child.kill()
+    rss = usage.ru_maxrss if usage is not None else 0
+    return elapsed, rss
+
+
+def startup_section(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "driver.py"
+        driver.write_text(DRIVER.format(root=str(ROOT)))
+        results: dict[str, list[tuple[float, int]]] = {"minimal": [], "pamexplorer": []}
+        measure_start(driver, "minimal")  # warm the page cache for both
+        measure_start(driver, "pamexplorer")
+        for _ in range(runs):
+            for which in results:
+                results[which].append(measure_start(driver, which))
+    times = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
+    rss = {k: statistics.median(r for _, r in v) for k, v in results.items()}
+    t_ratio = times["pamexplorer"] / times["minimal"]
+    m_ratio = rss["pamexplorer"] / rss["minimal"]
+    print(f"first usable screen (median of {runs}, pty 100x30):")
+    print(f"  minimal Textual app  {times['minimal'] * 1000:7.0f} ms   peak RSS "
+          f"{rss['minimal'] / 1024:6.1f} MiB")
+    print(f"  pamexplorer picker   {times['pamexplorer'] * 1000:7.0f} ms   peak RSS "
+          f"{rss['pamexplorer'] / 1024:6.1f} MiB")
+    print(f"  ratio time {t_ratio:.2f}x  memory {m_ratio:.2f}x   (target <= {TARGET_RATIO}x: "
+          f"{'met' if max(t_ratio, m_ratio) <= TARGET_RATIO else 'NOT met'})")
+
+
+BLOCK_SOURCE = """
+#include <unistd.h>
+__attribute__((visibility("default")))
+int pam_sm_authenticate(void *pamh, int flags, int argc, const char **argv) {
+    sleep(3);
+    return 0;
+}
+"""
+
+
+def build_blocking_module(directory: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("a C compiler (cc) is needed for the blocking module")
+    source = directory / "block.c"
+    source.write_text(BLOCK_SOURCE)
+    out = directory / "pam_block.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(source)], check=True,
+                   capture_output=True)
+    return out
+
+
+def send_key(app: object, key: str) -> None:
+    """Hand one key to the app the way its terminal driver does (no Pilot idling)."""
+    from textual import events
+
+    char = "?" if key == "question_mark" else None
+    event = events.Key(key, char)
+    event.set_sender(app)  # type: ignore[arg-type]
+    app._driver.send_message(event)  # type: ignore[attr-defined]
+
+
+async def key_latencies(confdir: Path) -> tuple[list[float], bool]:
+    sys.path.insert(0, str(ROOT))
+    from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+    from pamexplorer.tui.screens.transaction import TransactionScreen
+
+    app = PamExplorerApp(LaunchOptions(confdir=confdir, service="block", user="nobody",
+                                       stable=True))
+    latencies: list[float] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TransactionScreen)
+        await pilot.press("n")
+        while screen.busy:
+            await asyncio.sleep(0.01)
+        await pilot.press("a")
+        while screen.in_flight != "pam_authenticate":
+            await asyncio.sleep(0.001)
+        call_started = time.perf_counter()
+        while time.perf_counter() - call_started < 2.5:
+            before = app.screen
+            key = "question_mark" if before is screen else "escape"
+            pressed = time.perf_counter()
+            send_key(app, key)
+            while app.screen is before:
+                await asyncio.sleep(0.001)
+            latencies.append((time.perf_counter() - pressed) * 1000)
+            await asyncio.sleep(0.05)
+        still_blocked = screen.busy and screen.in_flight == "pam_authenticate"
+        while screen.busy:
+            await asyncio.sleep(0.05)
+    return latencies, still_blocked
+
+
+def responsiveness_section() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        module = build_blocking_module(Path(tmp))
+        confdir = Path(tmp) / "pam.d"
+        confdir.mkdir()
+        (confdir / "block").write_text(f"auth required {module}\n")
+        latencies, overlapped = asyncio.run(key_latencies(confdir))
+    worst = max(latencies)
+    print("keys while a module blocks 3 s in pam_authenticate:")
+    print(f"  {len(latencies)} presses (code reference open/close), median "
+          f"{statistics.median(latencies):.1f} ms, worst {worst:.1f} ms, call still blocked "
+          f"at the end: {'yes' if overlapped else 'NO'}")
+    print(f"  target every press <= {TARGET_KEY_MS:.0f} ms: "
+          f"{'met' if worst <= TARGET_KEY_MS and overlapped else 'NOT met'}")
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else RUNS
+    startup_section(runs)
+    responsiveness_section()
+
+
+if __name__ == "__main__":
+    main()
