@@ -97,7 +97,7 @@ def measure_start(driver: Path, which: str) -> tuple[float, int]:
                     os.read(master, 65536)
                 except OSError:
                     break
-        _, status, usage = os.wait4(child.pid, 0)
+        _, _status, usage = os.wait4(child.pid, 0)
     except ChildProcessError:
         usage = None  # type: ignore[assignment]
     finally:

@@ -21,7 +21,7 @@ class FlagsModal(ModalScreen[int | None]):
     """Space toggles a flag, Enter uses the selection, Escape leaves things as they were."""
 
     BINDINGS = [
-        Binding("space", "toggle", "Toggle", priority=True),
+        Binding("space", "toggle_flag", "Toggle", priority=True),
         Binding("enter", "use", "Use flags", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
@@ -49,7 +49,7 @@ class FlagsModal(ModalScreen[int | None]):
     def on_mount(self) -> None:
         self.query_one(OptionList).highlighted = 0
 
-    def action_toggle(self) -> None:
+    def action_toggle_flag(self) -> None:
         options = self.query_one(OptionList)
         if options.highlighted is None:
             return

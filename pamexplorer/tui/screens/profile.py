@@ -358,7 +358,8 @@ class ProfileScreen(Screen[None]):
     async def run_one(self) -> None:
         from pamexplorer.engine import EngineCrashed, EngineError
         from pamexplorer.profile import ProfileError
-        from pamexplorer.runner import Expectation, _call_step, _code_step, _crashed_step
+        from pamexplorer.profile import Expectation
+        from pamexplorer.runner import _call_step, _code_step, _crashed_step
 
         profile = self.profile
         assert profile is not None
