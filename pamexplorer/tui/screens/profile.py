@@ -357,8 +357,7 @@ class ProfileScreen(Screen[None]):
 
     async def run_one(self) -> None:
         from pamexplorer.engine import EngineCrashed, EngineError
-        from pamexplorer.profile import ProfileError
-        from pamexplorer.profile import Expectation
+        from pamexplorer.profile import Expectation, ProfileError
         from pamexplorer.runner import _call_step, _code_step, _crashed_step
 
         profile = self.profile
