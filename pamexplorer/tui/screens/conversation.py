@@ -29,7 +29,7 @@ class ConversationModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="conversation-box") as box:
-            box.border_title = f"{self.function} asks"
+            box.border_title = Text(f"{self.function} asks")
             box.border_subtitle = self.style.name
             yield Static(Text(self.prompt), id="conversation-prompt")
             field = Input(

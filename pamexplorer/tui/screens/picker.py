@@ -127,7 +127,7 @@ class PickerScreen(Screen[None]):
         group, name = choice
         preview = self.query_one(StackView)
         preview.load(name, self.confdir_of(group))
-        self.query_one("#preview-panel").border_subtitle = f"{name} · {group.key}"
+        self.query_one("#preview-panel").border_subtitle = Text(f"{name} · {group.key}")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_open()
