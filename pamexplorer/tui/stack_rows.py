@@ -83,11 +83,11 @@ def rule_row(rule: Rule, confdir: Path | None, from_other: bool) -> StackRow:
     if rule.origin:
         include = rule.origin[-1]
         where = f"{short_path(include.file, confdir)}:{include.line}"
-        mark = f"{include.kind} {include.target} ({where})"
+        mark = f"{include.kind} {shown_arg(include.target, confdir)} ({where})"
     if from_other:
         mark = f"from other{', ' + mark if mark else ''}"
     if rule.kind == "substack":
-        module = f"substack {rule.module or ''}".strip()
+        module = rule.module
     elif rule.kind == "always_fail":
         module = rule.module or "(no module)"
     else:

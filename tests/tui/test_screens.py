@@ -172,3 +172,14 @@ async def test_unmet_expectations_are_marked(tmp_path: Path) -> None:
         assert "unmet" in shown
         assert "expected PAM_SUCCESS, got PAM_AUTH_ERR (7)" in shown
         assert "finished: 2/3 met" in shown
+
+
+async def test_lab_paths_show_as_the_lab_marker() -> None:
+    app = PamExplorerApp(LaunchOptions(lab=True, stable=True))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press(*"lab-substack")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "↳ substack @LAB@/pam.d/lab-common (lab-substack:2)" in shown
+        assert "lab-common:3" in shown
+        assert "pamexplorer-lab-" not in shown

@@ -299,7 +299,7 @@ class TransactionScreen(Screen[None]):
     async def call_worker(self, function: Function | None, flags: int, restart: bool) -> None:
         try:
             if restart and self.session is not None:
-                await self.close_session()
+                await self.close_session(show=True)
             if self.session is None and not await self.start_transaction():
                 return
             if function is not None:

@@ -31,7 +31,7 @@ def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) 
             origin = ""
             heading = Text(f" {row.type} ", style="bold reverse" if row.type == highlight
                            else "bold")
-            marker = Text("◀ current call" if row.type == highlight else "", style="bold")
+            marker = Text("◀ this call" if row.type == highlight else "", style="bold")
             grid.add_row(heading, marker)
         indent = "  " * row.depth
         if row.mark != origin:
