@@ -183,3 +183,38 @@ async def test_lab_paths_show_as_the_lab_marker() -> None:
         assert "↳ substack @LAB@/pam.d/lab-common (lab-substack:2)" in shown
         assert "lab-common:3" in shown
         assert "pamexplorer-lab-" not in shown
+
+
+async def test_profile_picker_opens_a_lesson() -> None:
+    app = PamExplorerApp(LaunchOptions(lab=True, stable=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: app.screen.query("#profiles"), "the profile list")
+        profiles = app.screen.query_one("#profiles", OptionList)
+        assert profiles.option_count >= 1
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProfileScreen), "a profile")
+        screen = app.screen
+        assert isinstance(screen, ProfileScreen) and screen.profile is not None
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen.query("#profiles"), "back to the list")
+
+
+def test_nothing_below_the_front_ends_imports_textual() -> None:
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "pamexplorer"
+    offenders = []
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package)
+        if rel.parts[0] in ("tui", "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "textual" or n.startswith("textual.") for n in names):
+                offenders.append(str(rel))
+    assert offenders == []
