@@ -53,8 +53,11 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 SECRET = "s3cret-Pass"
 
 SEGV_SOURCE = r"""
+#include <stdio.h>
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     volatile int *p = (int *)0;
+    printf("about to dereference NULL\n");
+    fflush(stdout);
     return *p;
 }
 """

@@ -119,6 +119,7 @@ async def test_a_crashing_module_is_reported_and_a_new_transaction_works(
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")
         assert "SIGSEGV during pam_authenticate" in timeline_text(screen)
         assert "SIGSEGV during pam_authenticate" in screen_text(app)
+        assert "about to dereference NULL" in timeline_text(screen)
         assert screen.session is None
         await pilot.press("m")  # a call key starts a new transaction when none is open
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")

@@ -368,6 +368,9 @@ class TransactionScreen(Screen[None]):
         detail = "the engine child is gone; press n for a new transaction"
         if kind == "aborted":
             detail = "aborted with k; press n for a new transaction"
+        output = getattr(getattr(self.session, "session", None), "crash_output", None) or []
+        if output:
+            detail = "module output before it: " + " | ".join(output[-5:]) + "\n    " + detail
         entry = Entry("crash", str(err), detail=detail)
         if index is None:
             self.timeline.add(entry)
