@@ -14,9 +14,10 @@ from pamexplorer.pam.transaction import Transaction, TransactionError
 ServiceDir = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]
 
+# rhost is an address, not a name: libpam's audit record resolves a name with DNS on every call.
 ITEM_VALUES = {
     "tty": "pts/7",
-    "rhost": "client.example.org",
+    "rhost": "192.0.2.10",
     "ruser": "remote-rita",
     "xdisplay": ":3",
     "user_prompt": "Who goes there? ",
@@ -91,7 +92,7 @@ def test_items_that_cannot_be_set_or_read(service_dir: ServiceDir) -> None:
 def test_items_reach_modules(service_dir: ServiceDir) -> None:
     rules = (
         "auth requisite pam_succeed_if.so quiet tty = pts/7\n"
-        "auth requisite pam_succeed_if.so quiet rhost = client.example.org\n"
+        "auth requisite pam_succeed_if.so quiet rhost = 192.0.2.10\n"
         "auth requisite pam_succeed_if.so quiet ruser = remote-rita\n"
         "auth required pam_permit.so\n"
     )
@@ -99,7 +100,7 @@ def test_items_reach_modules(service_dir: ServiceDir) -> None:
     items = {k: ITEM_VALUES[k] for k in ("tty", "rhost", "ruser")}
     with Transaction("svc", "alice", confdir=str(confdir), items=items) as txn:
         assert txn.authenticate().code == Code.PAM_SUCCESS
-        txn.set_item("rhost", "elsewhere.example.org")
+        txn.set_item("rhost", "192.0.2.99")
         assert txn.authenticate().code == Code.PAM_AUTH_ERR
 
 
