@@ -201,3 +201,38 @@ async def test_end_flags_items_and_environment(service_dir: ServiceDirFactory) -
         await pilot.press("e")
         await wait_until(pilot, lambda: not screen.busy and screen.session is None, "pam_end")
         assert records(screen)[-1] == ("pam_end", "PAM_SUCCESS")
+
+
+async def test_a_failing_pam_start_leaves_no_transaction_open(
+    service_dir: ServiceDirFactory,
+) -> None:
+    confdir = service_dir({"present": "auth required pam_permit.so\n"})
+    app = explorer(confdir, "absent")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TransactionScreen)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not screen.busy and screen.timeline.entries, "start")
+        await wait_until(pilot, lambda: not screen.busy, "start to finish")
+        assert records(screen) == [("pam_start", "PAM_ABORT")]
+        assert screen.session is None
+        assert "pam_start failed" in timeline_text(screen)
+        assert "PAM_ABORT (26)" in screen_text(app)
+
+
+def test_bad_launch_options_are_one_line_usage_errors(
+    tmp_path: Path, capsys: object
+) -> None:
+    from pamexplorer.cli import main
+
+    assert main(["--confdir", str(tmp_path / "nowhere")]) == 2
+    assert main(["--profile", "no-such-profile"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service: x\nsteps: 3\n")
+    assert main(["--profile", str(bad)]) == 2
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 3
+    assert "--confdir: expected a directory" in lines[0]
+    assert lines[2].startswith(f"pamexplorer: {bad}:")
+    assert "Traceback" not in err
