@@ -134,6 +134,23 @@ def get_string_item(handle: PamHandle, item: int) -> tuple[int, str | None]:
     return code, ctypes.string_at(out.value).decode("utf-8", "replace")
 
 
+def get_string_items(
+    handle: PamHandle, items: tuple[tuple[int, str], ...]
+) -> dict[str, str | None]:
+    """Several string items at once: ``{name: value or None}`` (the hot path of every call)."""
+    get_item = lib.pam_get_item
+    out = c_void_p()
+    ref = byref(out)
+    values: dict[str, str | None] = {}
+    for item, name in items:
+        out.value = None
+        if get_item(handle, item, ref) == 0 and out.value:
+            values[name] = ctypes.string_at(out.value).decode("utf-8", "replace")
+        else:
+            values[name] = None
+    return values
+
+
 def flush_stdio() -> None:
     """``fflush(NULL)``: push what modules printf'd into the pipes before a call's result."""
     libc.fflush(None)

@@ -6,8 +6,9 @@ crash, hang, exit or change the process. Tests and the benchmark use it in-proce
 
 from __future__ import annotations
 
-import ctypes
 import time
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -30,9 +31,125 @@ from pamexplorer.pam.conversation import (
     NoConversation,
 )
 
+#: (item number, short name) of the readable string items, computed once.
+_STRING_ITEM_KEYS = tuple((int(i), i.short) for i in STRING_ITEMS)
+
 
 class TransactionError(Exception):
     """Misuse of a transaction: a call after ``pam_end``, an unknown item name."""
+
+
+class Snapshot(dict[str, Any]):
+    """Items or PAM environment as they were right after a call, read only if someone looks.
+
+    Reading them costs more than a fast libpam call, and most records are dropped unread (the
+    benchmark, a soak). A snapshot reads on first use, or, if it is still referenced, when its
+    transaction is about to change (next call, set_item, putenv, pam_end): the contract "items
+    and env after the call" holds either way. Copies (``dict(s)``, ``copy``, pickling) are
+    plain dicts.
+    """
+
+    __slots__ = ("__weakref__", "_load")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._load: Callable[[], dict[str, Any]] | None = None
+
+    @classmethod
+    def pending(cls, load: Callable[[], dict[str, Any]]) -> Snapshot:
+        snapshot = cls()
+        snapshot._load = load
+        return snapshot
+
+    def fill(self) -> None:
+        load = self._load
+        if load is not None:
+            self._load = None
+            dict.update(self, load())
+
+    def _filled(self) -> dict[str, Any]:
+        self.fill()
+        return self
+
+    def __getitem__(self, key: str) -> Any:
+        return dict.__getitem__(self._filled(), key)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self._filled(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self._filled())
+
+    def __reversed__(self) -> Iterator[str]:
+        return dict.__reversed__(self._filled())
+
+    def __len__(self) -> int:
+        return dict.__len__(self._filled())
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self._filled())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Snapshot):
+            other.fill()
+        return dict.__eq__(self._filled(), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        return dict(self._filled().items()) | dict(other)
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        return dict(other) | dict(self._filled().items())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return self.__reduce__()
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self._filled(), key, default)
+
+    def keys(self) -> Any:
+        return dict.keys(self._filled())
+
+    def values(self) -> Any:
+        return dict.values(self._filled())
+
+    def items(self) -> Any:
+        return dict.items(self._filled())
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self._filled(), key, value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self._filled(), key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        return dict.pop(self._filled(), key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        return dict.popitem(self._filled())
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return dict.setdefault(self._filled(), key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        dict.update(self._filled(), *args, **kwargs)
+
+    def clear(self) -> None:
+        self._load = None
+        dict.clear(self)
 
 
 @dataclass(frozen=True)
@@ -131,6 +248,7 @@ class Transaction:
         self._delay_us: int | None = None
         self._delay_callback = libpam.DelayFunc(self._on_fail_delay)
         self._last_code = int(Code.PAM_SUCCESS)
+        self._pending: tuple[weakref.ref[Snapshot], ...] = ()
         self.started = False
         self.ended = False
 
@@ -159,14 +277,13 @@ class Transaction:
             self.set_item(item, value)
         for name, value in self.env.items():
             self.putenv(f"{name}={value}")
-        return make_record(
-            "pam_start", 0, code, elapsed, items=self.read_items(), env=self.getenv()
-        )
+        return make_record("pam_start", 0, code, elapsed, **self._snapshots())
 
     def end(self) -> CallRecord:
         """``pam_end`` with the last call's code; a second call is a no-op record."""
         if not self.started or self.ended:
             return make_record("pam_end", 0, int(Code.PAM_SUCCESS), 0)
+        self._settle()
         began = time.perf_counter_ns()
         code = int(libpam.lib.pam_end(self._handle, self._last_code))
         self.ended = True
@@ -188,6 +305,7 @@ class Transaction:
     # -- the six stack calls --------------------------------------------------------------------
     def call(self, function: Function, flags: int = 0) -> CallRecord:
         self._require_open(function.value)
+        self._settle()
         self._bridge.reset()
         self._delay_us = None
         # libpam keeps the base of the last requested delay and passes it to the delay
@@ -205,9 +323,8 @@ class Transaction:
             code,
             max(elapsed, 0),
             messages=tuple(self._bridge.exchanges),
-            items=self.read_items(),
-            env=self.getenv(),
             fail_delay_us=self._delay_us,
+            **self._snapshots(),
         )
 
     def authenticate(self, flags: int = 0) -> CallRecord:
@@ -234,6 +351,7 @@ class Transaction:
         if key not in STRING_ITEMS or key is Item.PAM_SERVICE:
             raise TransactionError(f"item {key.short!r} cannot be set here")
         self._require_open("pam_set_item")
+        self._settle()
         return self._set_item_raw(key, value.encode("utf-8"))
 
     def get_item(self, item: Item | str) -> str | None:
@@ -244,23 +362,36 @@ class Transaction:
         return libpam.get_string_item(self._handle, key)[1]
 
     def read_items(self) -> dict[str, str | None]:
-        return {i.short: libpam.get_string_item(self._handle, i)[1] for i in STRING_ITEMS}
+        return libpam.get_string_items(self._handle, _STRING_ITEM_KEYS)
 
     def putenv(self, entry: str) -> int:
         """``pam_putenv("NAME=value")``; ``"NAME"`` alone deletes the variable."""
         self._require_open("pam_putenv")
+        self._settle()
         return int(libpam.lib.pam_putenv(self._handle, entry.encode("utf-8")))
 
     def getenv(self) -> dict[str, str]:
         return libpam.getenvlist(self._handle)
 
     # -- internals ------------------------------------------------------------------------------
+    def _snapshots(self) -> dict[str, Snapshot]:
+        """Items and environment as they are now, read when first looked at (see Snapshot)."""
+        items = Snapshot.pending(self.read_items)
+        env = Snapshot.pending(self.getenv)
+        self._pending = (weakref.ref(items), weakref.ref(env))
+        return {"items": items, "env": env}
+
+    def _settle(self) -> None:
+        """Read the last record's snapshots now if anyone still holds them: state changes next."""
+        for ref in self._pending:
+            snapshot = ref()
+            if snapshot is not None:
+                snapshot.fill()
+        self._pending = ()
+
     def _set_item_raw(self, item: Item, value: Any) -> int:
-        if isinstance(value, bytes):
-            pointer = ctypes.cast(ctypes.c_char_p(value), ctypes.c_void_p)
-        else:
-            pointer = ctypes.cast(value, ctypes.c_void_p)
-        return int(libpam.lib.pam_set_item(self._handle, int(item), pointer))
+        # ctypes passes bytes and callback objects as void * directly (libpam copies strings).
+        return int(libpam.lib.pam_set_item(self._handle, int(item), value))
 
     def _on_fail_delay(self, retval: int, usec: int, appdata: Any) -> None:
         self._delay_us = int(usec) if usec > 1 else None  # 1 us is our own placeholder

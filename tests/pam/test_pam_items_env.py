@@ -249,3 +249,41 @@ def test_no_fail_delay_without_pam_faildelay(service_dir: ServiceDir) -> None:
     confdir = service_dir({"svc": "auth required pam_deny.so\n"})
     with Transaction("svc", "alice", confdir=str(confdir), conversation=NoConversation()) as txn:
         assert txn.authenticate().fail_delay_us is None
+
+
+def test_records_keep_items_and_env_from_right_after_their_call(service_dir: ServiceDir) -> None:
+    """Snapshots are read lazily, but always show the state right after their own call."""
+    import copy
+    import dataclasses
+    import json
+    import pickle
+
+    confdir = service_dir({"svc": "account required pam_permit.so\n"})
+    with Transaction("svc", "alice", confdir=str(confdir), env={"A": "1"}) as txn:
+        first = txn.acct_mgmt()
+        looked_at = txn.acct_mgmt()
+        assert looked_at.items["user"] == "alice"  # read before anything changed
+        txn.set_item("user", "bob")
+        txn.putenv("A=2")
+        second = txn.acct_mgmt()
+        txn.set_item("tty", "pts/0")
+        txn.putenv("B=3")
+        third = txn.acct_mgmt()
+    # Read only now, after pam_end: each still shows its own moment.
+    assert first.items["user"] == "alice" and first.env == {"A": "1"}
+    assert looked_at.env == {"A": "1"}
+    assert second.items["user"] == "bob" and second.items["tty"] is None
+    assert second.env == {"A": "2"}
+    assert third.items["tty"] == "pts/0" and dict(third.env) == {"A": "2", "B": "3"}
+    # They behave as plain dicts everywhere a record goes.
+    assert json.loads(json.dumps(first.to_dict()))["items"]["user"] == "alice"
+    assert json.loads(json.dumps(second.env)) == {"A": "2"}
+    assert type(copy.copy(second.env)) is dict and copy.deepcopy(second.env) == {"A": "2"}
+    assert pickle.loads(pickle.dumps(second.items))["user"] == "bob"
+    assert dataclasses.asdict(third)["env"] == {"A": "2", "B": "3"}
+    assert {**third.env} == {"A": "2", "B": "3"} and third.env | {"C": "4"} == {
+        "A": "2", "B": "3", "C": "4"
+    }
+    assert "user" in first.items and len(first.items) == len(third.items)
+    assert sorted(third.env.items()) == [("A", "2"), ("B", "3")]
+    assert repr(first.env) == "{'A': '1'}"
