@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import getpass
+import itertools
 import re
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
@@ -103,23 +105,32 @@ class ScriptedConversation:
         return answers
 
 
-ConvCallback = Any  # a ctypes conv_func instance
-
-
 class ConversationBridge:
-    """Keeps the C callback alive and records what passed through it during one call."""
+    """What libpam's callbacks reach during one transaction: the conversation, and the fail
+    delay a module asked for. Records what passed through during the current call.
+
+    libpam hands both callbacks the ``appdata_ptr`` of the ``pam_conv`` given to ``pam_start``;
+    it carries :attr:`key`, so one pair of C callbacks, made once, serves every transaction.
+    """
 
     def __init__(self, conversation: Conversation) -> None:
         self.conversation = conversation
         self.exchanges: list[Exchange] = []
         self.waited_ns = 0  # time spent waiting on the conversation, not in modules
-        self.callback: ConvCallback = libpam.conv_func(self._convert)
+        self.fail_delay_us: int | None = None
+        self.key = next(_bridge_keys)
+        _bridges[self.key] = self
 
     def reset(self) -> None:
         self.exchanges = []
         self.waited_ns = 0
+        self.fail_delay_us = None
 
-    def _convert(self, count: int, messages: Any, p_response: Any, appdata: Any) -> int:
+    def pam_conv(self) -> libpam.PamConv:
+        """The ``struct pam_conv`` to give ``pam_start``."""
+        return libpam.PamConv(CONV_CALLBACK, self.key)
+
+    def convert(self, count: int, messages: Any, p_response: Any) -> int:
         # Never let an exception cross into C: every failure is PAM_CONV_ERR for the module.
         started = time.perf_counter_ns()
         try:
@@ -159,6 +170,28 @@ class ConversationBridge:
         p_response[0] = responses
         return int(Code.PAM_SUCCESS)
 
+
+
+_bridge_keys = itertools.count(1)
+_bridges: weakref.WeakValueDictionary[int, ConversationBridge] = weakref.WeakValueDictionary()
+
+
+def _dispatch_conv(count: int, messages: Any, p_response: Any, appdata: int | None) -> int:
+    bridge = _bridges.get(appdata or 0)
+    if bridge is None:
+        return int(Code.PAM_CONV_ERR)
+    return bridge.convert(count, messages, p_response)
+
+
+def _dispatch_delay(retval: int, usec: int, appdata: int | None) -> None:
+    bridge = _bridges.get(appdata or 0)
+    if bridge is not None:
+        bridge.fail_delay_us = int(usec)
+
+
+#: The C callbacks, made once for the life of the process (libpam may call them any time).
+CONV_CALLBACK = libpam.conv_func(_dispatch_conv)
+DELAY_CALLBACK = libpam.DelayFunc(_dispatch_delay)
 
 
 class TerminalConversation:

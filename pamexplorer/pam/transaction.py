@@ -25,6 +25,7 @@ from pamexplorer.pam.codes import (
     item_by_name,
 )
 from pamexplorer.pam.conversation import (
+    DELAY_CALLBACK,
     Conversation,
     ConversationBridge,
     Exchange,
@@ -243,10 +244,8 @@ class Transaction:
         self.items = {self._item(k): v for k, v in (items or {}).items()}
         self.env = dict(env or {})
         self._bridge = ConversationBridge(conversation or NoConversation())
-        self._conv = libpam.PamConv(self._bridge.callback, None)
+        self._conv = self._bridge.pam_conv()
         self._handle = libpam.PamHandle()
-        self._delay_us: int | None = None
-        self._delay_callback = libpam.DelayFunc(self._on_fail_delay)
         self._last_code = int(Code.PAM_SUCCESS)
         self._pending: tuple[weakref.ref[Snapshot], ...] = ()
         self.started = False
@@ -272,7 +271,7 @@ class Transaction:
         if code != Code.PAM_SUCCESS:
             self.ended = True  # libpam freed the handle itself
             return make_record("pam_start", 0, code, elapsed)
-        self._set_item_raw(Item.PAM_FAIL_DELAY, self._delay_callback)
+        self._set_item_raw(Item.PAM_FAIL_DELAY, DELAY_CALLBACK)
         for item, value in self.items.items():
             self.set_item(item, value)
         for name, value in self.env.items():
@@ -307,7 +306,6 @@ class Transaction:
         self._require_open(function.value)
         self._settle()
         self._bridge.reset()
-        self._delay_us = None
         # libpam keeps the base of the last requested delay and passes it to the delay
         # callback on every later authenticate/chauthtok, asked for or not. Requesting 1 us
         # first replaces that base (pam_fail_delay overwrites it when no request is pending),
@@ -323,7 +321,7 @@ class Transaction:
             code,
             max(elapsed, 0),
             messages=tuple(self._bridge.exchanges),
-            fail_delay_us=self._delay_us,
+            fail_delay_us=self._reported_delay(),
             **self._snapshots(),
         )
 
@@ -393,8 +391,9 @@ class Transaction:
         # ctypes passes bytes and callback objects as void * directly (libpam copies strings).
         return int(libpam.lib.pam_set_item(self._handle, int(item), value))
 
-    def _on_fail_delay(self, retval: int, usec: int, appdata: Any) -> None:
-        self._delay_us = int(usec) if usec > 1 else None  # 1 us is our own placeholder
+    def _reported_delay(self) -> int | None:
+        delay = self._bridge.fail_delay_us
+        return delay if delay is not None and delay > 1 else None  # 1 us is our placeholder
 
     def _require_open(self, what: str) -> None:
         if not self.started:
