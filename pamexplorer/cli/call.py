@@ -135,7 +135,7 @@ def execute(
     args: argparse.Namespace, operations: list[Operation], run_: CallRun,
     conversation: Conversation, emit: Any,
 ) -> None:
-    engine = Engine(timeout=args.timeout)
+    engine = Engine(timeout=args.timeout, direct=True)
     session: Session | None = None
     try:
         session = engine.session(conversation)

@@ -1,18 +1,20 @@
-"""``services``, ``show``, ``lint`` and ``simulate``: PAM configuration without running a module."""
+"""``services``, ``show``, ``lint`` and ``simulate``: PAM configuration without running a module.
+
+The stack layer is imported when one of these commands runs, not when the parser is built:
+every ``pamexplorer`` invocation builds the whole parser, and ``call`` should not pay for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pamexplorer.cli import EXIT_FAILED, EXIT_OK, UsageError
-from pamexplorer.pam.codes import describe
-from pamexplorer.pam.operation import OperationError, parse_operation
-from pamexplorer.stack.lint import lint
-from pamexplorer.stack.model import MODULE_TYPES, Rule, Stack
-from pamexplorer.stack.resolve import list_services, resolve
-from pamexplorer.stack.simulate import ResultOverride, parse_result_spec, simulate
+from pamexplorer.pam.codes import MODULE_TYPES
+
+if TYPE_CHECKING:
+    from pamexplorer.stack.model import Rule, Stack
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -81,6 +83,8 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def run_services(args: argparse.Namespace) -> int:
+    from pamexplorer.stack.resolve import list_services
+
     for name, path in list_services(args.confdir):
         print(f"{name:32} {path}")
     return EXIT_OK
@@ -91,6 +95,8 @@ def _marker(rule: Rule) -> str:
 
 
 def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
+    from pamexplorer.pam.codes import describe
+
     """The text ``show`` prints."""
     lines = [f"service {stack.name}: {stack.source or '(no file; other only)'}"]
     if stack.start.crash:
@@ -124,6 +130,8 @@ def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from pamexplorer.stack.resolve import resolve
+
     stack = resolve(args.service, args.confdir)
     for line in show_lines(stack, args.type):
         print(line)
@@ -131,6 +139,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_lint(args: argparse.Namespace) -> int:
+    from pamexplorer.stack.lint import lint
+    from pamexplorer.stack.resolve import list_services, resolve
+
     names = args.services or [name for name, _ in list_services(args.confdir)]
     if not names:
         raise UsageError(f"{args.confdir or '/etc/pam.d'}: no services found")
@@ -151,6 +162,11 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from pamexplorer.pam.codes import describe
+    from pamexplorer.pam.operation import OperationError, parse_operation
+    from pamexplorer.stack.resolve import resolve
+    from pamexplorer.stack.simulate import ResultOverride, parse_result_spec, simulate
+
     overrides: list[ResultOverride] = []
     for spec in args.result:
         try:

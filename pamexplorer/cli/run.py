@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pamexplorer.profile import ProfileError, discover, load, resolve
-from pamexplorer.report import FORMATS, render
-from pamexplorer.runner import ProfileResult, ask_on_terminal, error_result, run_profile
+if TYPE_CHECKING:
+    from pamexplorer.runner import ProfileResult
+
+#: Report formats (pamexplorer.report renders each); profiles, yaml and the runner are
+#: imported only when ``run`` or ``profiles`` runs, so other commands start fast.
+FORMATS = ("text", "json", "junit")
 
 RUN_EPILOG = """\
 PROFILE is a path to a YAML file or the name of a bundled or user profile
@@ -64,12 +67,18 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from pamexplorer.engine import Engine
+    from pamexplorer.profile import ProfileError, load, resolve
+    from pamexplorer.report import render
+    from pamexplorer.runner import ask_on_terminal, error_result, run_profile
+
+    engine = Engine(direct=True)  # this process has one thread: fork children directly
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
     for reference in args.profiles:
         try:
             profile = load(resolve(reference))
-            result = run_profile(profile, ask=ask)
+            result = run_profile(profile, engine=engine, ask=ask)
         except ProfileError as err:
             print(f"pamexplorer: {err}", file=sys.stderr)
             result = error_result(reference, err)
@@ -79,6 +88,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def profiles_command(args: argparse.Namespace) -> int:
+    from pamexplorer.profile import discover
+
     entries = discover()
     if args.format == "json":
         data = [

@@ -1,11 +1,12 @@
-"""One PAM transaction per child process, forked from a warm fork server.
+"""One PAM transaction per child process.
 
 ``Engine`` (blocking) and ``AsyncEngine`` (asyncio) start sessions; a ``Session`` sends calls to
 its child and gets ``CallRecord``s back. A child that crashes, exits or hangs costs only itself:
 the call in flight raises ``EngineCrashed`` saying what happened.
 """
 
-from pamexplorer.engine.aio import AsyncConversation, AsyncEngine, AsyncSession
+from typing import Any
+
 from pamexplorer.engine.client import Engine, EngineCrashed, EngineError, Session
 
 __all__ = [
@@ -17,3 +18,12 @@ __all__ = [
     "EngineError",
     "Session",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The asyncio client is imported on first use: the CLI never needs asyncio.
+    if name in ("AsyncConversation", "AsyncEngine", "AsyncSession"):
+        from pamexplorer.engine import aio
+
+        return getattr(aio, name)
+    raise AttributeError(name)

@@ -8,9 +8,11 @@ its arguments or environment.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
 from pamexplorer.pam import libpam
@@ -110,7 +112,46 @@ class ChildServer:
         self.channel.send({"event": "value", "value": value})
 
 
-def run_child(proto_fd: int) -> None:
-    """Entry point inside the forked child; never returns normally."""
-    sock = socket.socket(fileno=proto_fd)
-    ChildServer(Channel(sock)).serve()
+#: Variables an engine child keeps from whoever forked it; nothing else passes (a profile's
+#: secret may sit in the front end's environment).
+INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def child_environment(source: Mapping[str, str]) -> dict[str, str]:
+    """The environment an engine child runs with, taken from ``source``."""
+    env = {k: source[k] for k in INHERITED_ENV if k in source}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update({k: v for k, v in source.items() if k.startswith("LC_")})
+    return env
+
+
+def become_child(proto_fd: int, output_fd: int) -> NoReturn:
+    """Right after ``fork``: set the process up as an engine child, serve, and exit.
+
+    stdin reads /dev/null, stdout and stderr go to the output pipe, every other descriptor
+    but the protocol socket is closed, the environment is cut to :data:`INHERITED_ENV`, and
+    signals are back to their defaults (SIGINT ignored: the front end decides when we stop,
+    so that Ctrl-C there still lets ``pam_end`` run here).
+    """
+    code = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        keep = child_environment(os.environ)
+        for name in list(os.environ):
+            if name not in keep:
+                del os.environ[name]  # unsetenv: modules see the C environment
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.dup2(proto_fd, 3)
+        os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+        ChildServer(Channel(socket.socket(fileno=3))).serve()
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)

@@ -19,17 +19,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import pamexplorer
+from pamexplorer.engine.child import become_child, child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame, close_quietly
 from pamexplorer.pam.codes import Function, MessageStyle
 from pamexplorer.pam.conversation import Conversation, ConversationAborted, Message, NoConversation
 from pamexplorer.pam.transaction import CallRecord
-
-#: Variables the fork server (and so every engine child) inherits; nothing else passes.
-INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class EngineError(Exception):
@@ -85,14 +82,90 @@ def describe_death(death: ExitStatus, during: str) -> EngineCrashed:
     )
 
 
+class Spawner(Protocol):
+    """Makes engine children and learns how they ended."""
+
+    def spawn(self) -> tuple[int, Channel, int]:
+        """A new engine child: (pid, protocol channel, read end of its output pipe)."""
+        ...
+
+    def kill(self, pid: int) -> None: ...
+
+    def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None: ...
+
+    def forget(self, pid: int) -> None:
+        """Nobody will ask for this child's exit status."""
+        ...
+
+
+class DirectForker:
+    """Forks engine children from this very process.
+
+    Only for front ends that have a single thread (the CLI, the runner): a one-shot command
+    then pays for no second interpreter. With more than one thread running, forking is unsafe
+    (another thread may hold a lock the child needs), so it hands over to the fork server.
+    """
+
+    def __init__(self) -> None:
+        self.unreaped: set[int] = set()
+
+    def spawn(self) -> tuple[int, Channel, int]:
+        if threading.active_count() > 1:
+            return fork_server().spawn()
+        self._reap()
+        proto_ours, proto_child = socket.socketpair()
+        out_r, out_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            proto_ours.close()
+            close_quietly(out_r)
+            become_child(proto_child.fileno(), out_w)
+        proto_child.close()
+        close_quietly(out_w)
+        os.set_blocking(out_r, False)
+        return pid, Channel(proto_ours), out_r
+
+    def kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if done:
+                return ExitStatus.from_wait(status)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
+
+    def forget(self, pid: int) -> None:
+        self.unreaped.add(pid)
+        self._reap()
+
+    def _reap(self) -> None:
+        for pid in list(self.unreaped):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.unreaped.discard(pid)
+
+
 class ForkServerClient:
     """The front end's connection to its fork server (one per process, started lazily)."""
 
     def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
-        env.setdefault("PATH", DEFAULT_PATH)
-        env.update({k: v for k, v in os.environ.items() if k.startswith("LC_")})
+        env = child_environment(os.environ)
         env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(pamexplorer.__file__)))
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.update(extra_env or {})
@@ -215,12 +288,15 @@ def _stop_fork_server() -> None:
         _server = None
 
 
+_direct = DirectForker()
+
+
 class Session:
     """One transaction in one engine child. Always reaches ``pam_end`` when it can."""
 
     def __init__(
         self,
-        server: ForkServerClient,
+        server: Spawner,
         conversation: Conversation,
         timeout: float | None,
     ) -> None:
@@ -444,10 +520,16 @@ class Session:
 
 
 class Engine:
-    """Starts transactions, each in a fresh child forked from a warm fork server."""
+    """Starts transactions, each in a fresh child process.
 
-    def __init__(self, timeout: float | None = None) -> None:
+    Children come from a warm fork server by default, which is safe in any process. A
+    single-threaded front end that runs a few transactions and exits (the CLI) passes
+    ``direct=True`` to fork them itself and skip starting the server.
+    """
+
+    def __init__(self, timeout: float | None = None, direct: bool = False) -> None:
         self.timeout = timeout
+        self.direct = direct
 
     @staticmethod
     def prestart() -> None:
@@ -456,7 +538,8 @@ class Engine:
 
     def session(self, conversation: Conversation | None = None) -> Session:
         """A child ready for ``start``; most callers want :meth:`start`."""
-        return Session(fork_server(), conversation or NoConversation(), self.timeout)
+        spawner: Spawner = _direct if self.direct else fork_server()
+        return Session(spawner, conversation or NoConversation(), self.timeout)
 
     def start(
         self,

@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 
-from pamexplorer.engine.child import run_child
+from pamexplorer.engine.child import become_child
 from pamexplorer.engine.protocol import ChannelClosed, Frame, close_quietly
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
@@ -90,23 +90,8 @@ class ForkServer:
 
     def spawn(self, proto_fd: int, output_fd: int) -> int:
         pid = os.fork()
-        if pid == 0:  # the engine child
-            code = 0
-            try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                self.control.close()
-                self.wake_r.close()
-                self.wake_w.close()
-                os.dup2(output_fd, 1)
-                os.dup2(output_fd, 2)
-                if output_fd > 2:
-                    os.close(output_fd)
-                run_child(proto_fd)
-            except BaseException:
-                code = 70
-            finally:
-                os._exit(code)
+        if pid == 0:
+            become_child(proto_fd, output_fd)
         self.children.add(pid)
         return pid
 
@@ -137,6 +122,7 @@ class ForkServer:
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front end's Ctrl-C is not ours
     fd = int(sys.argv[1])
     control = socket.socket(fileno=fd)
     ForkServer(control).serve()

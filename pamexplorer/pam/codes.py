@@ -159,6 +159,9 @@ class Function(enum.Enum):
         return cls(key)
 
 
+#: The four types of a service file, in the order libpam's documentation lists them.
+MODULE_TYPES: tuple[str, ...] = ("auth", "account", "session", "password")
+
 _MODULE_TYPE = {
     Function.AUTHENTICATE: "auth",
     Function.SETCRED: "auth",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pamexplorer.pam.codes import Function
+from pamexplorer.pam.codes import MODULE_TYPES, Function
 from pamexplorer.stack.model import (
     ACTION_DIE,
     ACTION_DONE,
-    MODULE_TYPES,
     RETURN_VALUES,
     TYPE_SYMBOLS,
     Finding,

@@ -40,7 +40,6 @@ TOKEN_RETURNS = (
 )  # fmt: skip
 
 #: Module types in the order libpam knows them.
-MODULE_TYPES = ("auth", "account", "session", "password")
 
 #: The ``pam_sm_*`` symbols libpam looks up for each type.
 TYPE_SYMBOLS = {

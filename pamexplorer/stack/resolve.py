@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from pamexplorer.pam.codes import MODULE_TYPES
 from pamexplorer.stack.elf import clear_module_cache, read_module
 from pamexplorer.stack.model import (
     ACTION_BAD,
     ACTION_UNDEF,
-    MODULE_TYPES,
     RETURN_VALUES,
     Finding,
     Include,

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pamexplorer.pam.codes import MODULE_TYPES
+
 if TYPE_CHECKING:
     from pamexplorer.stack.model import Rule
 
-MODULE_TYPES = ("auth", "account", "password", "session")
 
 
 @dataclass(frozen=True)
