@@ -15,13 +15,13 @@ examples:
   pamexplorer --lab                    only the bundled lab, no root needed
   pamexplorer --service sshd --user alice
   pamexplorer --confdir ./pam.d --service mysvc
-  pamexplorer --profile profiles/lab-login.yaml
+  pamexplorer --profile lab-requisite       a lesson, by name or path
 """
 
 
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--confdir", metavar="DIR", type=Path,
+    where.add_argument("--confdir", metavar="DIR",
                        help="read service files from DIR (pam_start_confdir)")
     where.add_argument("--lab", action="store_true",
                        help="use the bundled lab services (a private sandbox)")
@@ -47,7 +47,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 def launch(args: argparse.Namespace) -> int:
     if getattr(args, "command", None) not in (None, ""):
         return 0
-    confdir: Path | None = args.confdir
+    confdir = Path(args.confdir) if args.confdir else None
     if confdir is not None and not confdir.is_dir():
         raise UsageError(f"{confdir}: --confdir: expected a directory of service files")
     profile = None

@@ -44,20 +44,37 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument("--confdir", metavar="DIR", help="read service files from DIR only")
     sub.add_argument(
-        "-I", "--item", dest="items", action="append", default=[], metavar="ITEM=VALUE",
+        "--confdir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="read service files from DIR only",
+    )
+    sub.add_argument(
+        "-I",
+        "--item",
+        dest="items",
+        action="append",
+        default=[],
+        metavar="ITEM=VALUE",
         help=f"set a PAM item after pam_start ({ITEM_NAMES})",
     )
     sub.add_argument(
-        "-E", "--env", dest="env", action="append", default=[], metavar="NAME=VALUE",
+        "-E",
+        "--env",
+        dest="env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="put a variable in the PAM environment after pam_start",
     )
     sub.add_argument(
         "--keep-going", action="store_true", help="run every operation even after a failure"
     )
     sub.add_argument(
-        "--timeout", type=float, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
         help="give up on a call silent for this long (time at prompts not counted)",
     )
     sub.add_argument("--format", choices=("text", "json"), default="text")
@@ -120,28 +137,37 @@ class CallRun:
     def to_dict(self) -> dict[str, Any]:
         start = self.start
         return {
-            "start": None if start is None else
-            {"code": start.code, "name": start.name, "text": start.text},
+            "start": None
+            if start is None
+            else {"code": start.code, "name": start.name, "text": start.text},
             "calls": [c.to_dict() for c in self.calls],
-            "end": None if self.end is None else
-            {"code": self.end.code, "name": self.end.name, "text": self.end.text},
-            "error": None if self.error is None else
-            {**self.error.to_dict(), "output": self.crash_output},
+            "end": None
+            if self.end is None
+            else {"code": self.end.code, "name": self.end.name, "text": self.end.text},
+            "error": None
+            if self.error is None
+            else {**self.error.to_dict(), "output": self.crash_output},
             "exit_status": self.status,
         }
 
 
 def execute(
-    args: argparse.Namespace, operations: list[Operation], run_: CallRun,
-    conversation: Conversation, emit: Any,
+    args: argparse.Namespace,
+    operations: list[Operation],
+    run_: CallRun,
+    conversation: Conversation,
+    emit: Any,
 ) -> None:
     engine = Engine(timeout=args.timeout, direct=True)
     session: Session | None = None
     try:
         session = engine.session(conversation)
         run_.start = session.start(
-            args.service, args.user, confdir=args.confdir,
-            items=parse_items(args.items), env=parse_pairs(args.env, "-E"),
+            args.service,
+            args.user,
+            confdir=args.confdir,
+            items=parse_items(args.items),
+            env=parse_pairs(args.env, "-E"),
         )
         emit(run_.start)
         if run_.start.code != 0:

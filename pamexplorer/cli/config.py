@@ -21,43 +21,60 @@ _RAW = argparse.RawDescriptionHelpFormatter
 
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
-        "services", help="list the PAM services and the file each comes from",
+        "services",
+        help="list the PAM services and the file each comes from",
         formatter_class=_RAW,
         description="List the services pam_start can find, with the file each is read from.\n\n"
-        "examples:\n  pamexplorer services\n  pamexplorer services --confdir ./lab/pam.d")
-    p.add_argument("--confdir", metavar="DIR", help="read services from DIR "
-                   "(as pam_start_confdir) instead of /etc/pam.d and /usr/lib/pam.d")
+        "examples:\n  pamexplorer services\n  pamexplorer services --confdir ./lab/pam.d",
+    )
+    p.add_argument(
+        "--confdir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="read services from DIR "
+        "(as pam_start_confdir) instead of /etc/pam.d and /usr/lib/pam.d",
+    )
     p.set_defaults(func=run_services)
 
     p = subparsers.add_parser(
-        "show", help="the resolved stack of a service, includes expanded",
+        "show",
+        help="the resolved stack of a service, includes expanded",
         formatter_class=_RAW,
         description="Show the rules libpam builds for SERVICE: includes and substacks expanded\n"
         "and marked, file:line for every rule, and each module's status (found, MISSING,\n"
         "no pam_sm_xxx).\n\n"
         "examples:\n  pamexplorer show login\n  pamexplorer show --type auth sshd\n"
-        "  pamexplorer show --confdir ./pam.d myapp")
-    p.add_argument("--confdir", metavar="DIR", help="read the service from DIR")
+        "  pamexplorer show --confdir ./pam.d myapp",
+    )
+    p.add_argument(
+        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read the service from DIR"
+    )
     p.add_argument("--type", choices=MODULE_TYPES, help="only rules of this type")
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=run_show)
 
     p = subparsers.add_parser(
-        "lint", help="find problems in PAM service files",
+        "lint",
+        help="find problems in PAM service files",
         formatter_class=_RAW,
         description="Check services for missing modules and symbols, unknown types and\n"
         "controls, include loops, empty stacks, unreachable and risky rules.\n"
         "Prints 'file:line: severity: message' and why. Exit 0: nothing of warning or worse;\n"
         "1: some; 2: bad usage.\n\n"
         "examples:\n  pamexplorer lint\n  pamexplorer lint sshd login\n"
-        "  pamexplorer lint --confdir ./pam.d")
-    p.add_argument("--confdir", metavar="DIR", help="read services from DIR")
-    p.add_argument("services", metavar="SERVICE", nargs="*",
-                   help="services to check (default: every service)")
+        "  pamexplorer lint --confdir ./pam.d",
+    )
+    p.add_argument(
+        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read services from DIR"
+    )
+    p.add_argument(
+        "services", metavar="SERVICE", nargs="*", help="services to check (default: every service)"
+    )
     p.set_defaults(func=run_lint)
 
     p = subparsers.add_parser(
-        "simulate", help="predict each call's result from the configuration alone",
+        "simulate",
+        help="predict each call's result from the configuration alone",
         formatter_class=_RAW,
         description="Walk the stack as libpam's dispatcher does, without loading a module, and\n"
         "print each call's final code and path. pam_permit, pam_deny and pam_debug return what\n"
@@ -71,14 +88,26 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "  pamexplorer simulate --format json --confdir ./pam.d myapp open_session "
         "close_session\n"
         "  pamexplorer simulate --result /etc/pam.d/common-password:25@prelim=try_again "
-        "passwd chauthtok")
-    p.add_argument("--confdir", metavar="DIR", help="read the service from DIR")
-    p.add_argument("--result", metavar="FILE:LINE=CODE", action="append", default=[],
-                   help="the code the rule at FILE:LINE returns (repeatable)")
+        "passwd chauthtok",
+    )
+    p.add_argument(
+        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read the service from DIR"
+    )
+    p.add_argument(
+        "--result",
+        metavar="FILE:LINE=CODE",
+        action="append",
+        default=[],
+        help="the code the rule at FILE:LINE returns (repeatable)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("service", metavar="SERVICE")
-    p.add_argument("operations", metavar="OPERATION", nargs="+",
-                   help="as in 'call': authenticate, setcred(PAM_ESTABLISH_CRED), ...")
+    p.add_argument(
+        "operations",
+        metavar="OPERATION",
+        nargs="+",
+        help="as in 'call': authenticate, setcred(PAM_ESTABLISH_CRED), ...",
+    )
     p.set_defaults(func=run_simulate)
 
 
@@ -113,18 +142,21 @@ def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
             shown_origin: tuple[Any, ...] = ()
             for rule in chain:
                 for depth, inc in enumerate(rule.origin):
-                    if shown_origin[depth:depth + 1] != (inc,):
+                    if shown_origin[depth : depth + 1] != (inc,):
                         shown_origin = rule.origin[:depth]
-                        lines.append(f"  {'  ' * depth}{'>' if inc.kind == 'substack' else '+'}"
-                                     f" {inc.kind} {inc.target} (from {inc.file}:{inc.line})")
+                        lines.append(
+                            f"  {'  ' * depth}{'>' if inc.kind == 'substack' else '+'}"
+                            f" {inc.kind} {inc.target} (from {inc.file}:{inc.line})"
+                        )
                 shown_origin = rule.origin
                 indent = "  " + _marker(rule)
                 if rule.kind == "substack":
                     continue
                 args = " ".join(rule.args)
                 body = f"{rule.type_token} {rule.control} {rule.module} {args}".rstrip()
-                status = rule.status if rule.kind == "module" else \
-                    f"ALWAYS FAILS: {rule.fail_reason}"
+                status = (
+                    rule.status if rule.kind == "module" else f"ALWAYS FAILS: {rule.fail_reason}"
+                )
                 lines.append(f"{indent}{rule.file}:{rule.line}  {body}  [{status}]")
     return lines
 
@@ -181,8 +213,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     every = (*stack.rules, *stack.other_rules)
     for override in overrides:
         if not any(override.matches(rule) for rule in every):
-            raise UsageError(f"--result: {override.file}:{override.line}: no rule of "
-                             f"{stack.name} is written there")
+            raise UsageError(
+                f"--result: {override.file}:{override.line}: no rule of "
+                f"{stack.name} is written there"
+            )
     result = simulate(stack, operations, overrides)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
@@ -191,14 +225,20 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"pam_start: libpam crashes: {result.start.crash}")
         return EXIT_OK
     info = describe(result.start.code)
-    print(f"pam_start: {info.code} {info.name}" + (f" ({result.start.reason})"
-                                                  if result.start.code else ""))
+    print(
+        f"pam_start: {info.code} {info.name}"
+        + (f" ({result.start.reason})" if result.start.code else "")
+    )
     for call in result.calls:
-        print(f"{call.function}: {call.code} {call.name} ({call.text})"
-              + (f"  -- {call.note}" if call.note else ""))
+        print(
+            f"{call.function}: {call.code} {call.name} ({call.text})"
+            + (f"  -- {call.note}" if call.note else "")
+        )
         for step in call.path:
             mark = " (assumed)" if step.assumed else ""
             note = f"  -- {step.note}" if step.note else ""
-            print(f"  {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
-                  f"{step.code} {describe(step.code).name}{mark} -> {step.action}{note}")
+            print(
+                f"  {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
+                f"{step.code} {describe(step.code).name}{mark} -> {step.action}{note}"
+            )
     return EXIT_OK

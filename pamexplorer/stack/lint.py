@@ -118,7 +118,7 @@ def lint(stack: Stack) -> list[Finding]:
                 calls = ", ".join(f.value for f in _FUNCTIONS[module_type])
                 add(Finding("warning", stack.source or stack.name, 0,
                             f"service {stack.name} has no {module_type} rules and no other "
-                            f"{module_type} rules: {calls} return PAM_PERM_DENIED",
+                            f"{module_type} rules: calls to {calls} return PAM_PERM_DENIED",
                             "libpam falls back to 'other' per type; with neither, dispatch "
                             "returns PAM_PERM_DENIED"))
         for chains in (stack.rules, stack.other_rules):
