@@ -194,6 +194,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import call_head
     from pamexplorer.pam.codes import describe
     from pamexplorer.pam.operation import OperationError, parse_operation
     from pamexplorer.stack.resolve import resolve
@@ -222,23 +223,19 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return EXIT_OK
     if result.start.crash:
-        print(f"pam_start: libpam crashes: {result.start.crash}")
+        print(f"{'pam_start':<18}  libpam crashes: {result.start.crash}")
         return EXIT_OK
     info = describe(result.start.code)
-    print(
-        f"pam_start: {info.code} {info.name}"
-        + (f" ({result.start.reason})" if result.start.code else "")
-    )
+    reason = f"  ({result.start.reason})" if result.start.code else ""
+    print(f"{call_head('pam_start', 0, info.code, info.name)}  {info.text}{reason}")
     for call in result.calls:
-        print(
-            f"{call.function}: {call.code} {call.name} ({call.text})"
-            + (f"  -- {call.note}" if call.note else "")
-        )
+        note = f"  -- {call.note}" if call.note else ""
+        print(f"{call_head(call.function, call.flags, call.code, call.name)}  {call.text}{note}")
         for step in call.path:
             mark = " (assumed)" if step.assumed else ""
             note = f"  -- {step.note}" if step.note else ""
             print(
-                f"  {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
-                f"{step.code} {describe(step.code).name}{mark} -> {step.action}{note}"
+                f"    {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
+                f"{describe(step.code).name} ({step.code}){mark} -> {step.action}{note}"
             )
     return EXIT_OK
