@@ -106,7 +106,7 @@ def test_simulate_crash_and_text(capsys: pytest.CaptureFixture[str],
     confdir = service_dir({"svc": "password required pam_debug.so prechauthtok=try_again\n"})
     code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "svc", "chauthtok")
     assert code == 0
-    assert "pam_chauthtok: 24 PAM_TRY_AGAIN" in out
+    assert "pam_chauthtok       PAM_TRY_AGAIN (24)" in out
     assert "prelim" in out
 
 
