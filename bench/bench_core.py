@@ -120,10 +120,13 @@ def bench_in_process(confdir: Path, script: Path, count: int) -> tuple[float, fl
     return t_ours / (per_round * rounds), t_raw / (per_round * rounds)
 
 
-def bench_engine_start(confdir: Path, count: int) -> tuple[float, float]:
-    """(median, p90) seconds for a warm Engine.start (fork + pam_start), then its end."""
+def bench_engine_start(confdir: Path, count: int, direct: bool = False) -> tuple[float, float]:
+    """(median, p90) seconds for a warm Engine.start (fork + pam_start), then its end.
+
+    ``direct``: fork from this process (the CLI's way) instead of the fork server's.
+    """
     Engine.prestart()
-    engine = Engine(timeout=30)
+    engine = Engine(timeout=30, direct=direct)
     samples = []
     for i in range(count + 20):
         began = time.perf_counter()
@@ -190,8 +193,18 @@ def main() -> None:
         median, p90 = bench_engine_start(confdir, args.starts)
         print(f"2. warm transaction start through the engine (fork + pam_start), {args.starts}")
         ok = verdict(median <= 5e-3)
-        print(f"   median        {median * 1e3:8.2f} ms   (target <= 5 ms) {ok}")
-        print(f"   p90           {p90 * 1e3:8.2f} ms")
+        print(f"   fork server   median {median * 1e3:6.2f} ms, p90 {p90 * 1e3:6.2f} ms"
+              f"   (target <= 5 ms) {ok}")
+        direct, direct_p90 = bench_engine_start(confdir, args.starts, direct=True)
+        print(f"   direct fork   median {direct * 1e3:6.2f} ms, p90 {direct_p90 * 1e3:6.2f} ms"
+              "   (single-threaded front ends: CLI, runner)")
+        fresh = time_process(
+            [sys.executable, "-c", "import pamexplorer.engine.child"], 10,
+            {**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        if fresh is not None:
+            print(f"   a fresh interpreter per transaction would cost {fresh * 1e3:6.1f} ms "
+                  "before pam_start")
         print()
 
         whole: float | None = None
