@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pamexplorer.engine import Engine, EngineCrashed, EngineError
+from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
 from pamexplorer.labsetup import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
 from pamexplorer.pam.conversation import REDACTED, ConversationAborted, Message
@@ -284,7 +284,7 @@ def run_profile(profile: Profile, engine: Engine | None = None,
                                    items=profile.items, env=profile.env,
                                    conversation=conversation, timeout=timeout)
         except EngineCrashed as err:
-            result.steps.append(_crashed_step(0, "start", "pam_start", err, secrets))
+            result.steps.append(crashed_step(0, "start", "pam_start", err, secrets))
             result.status, result.reason = CRASHED, secrets.scrub(str(err))
             return result
         except EngineError as err:
@@ -293,7 +293,7 @@ def run_profile(profile: Profile, engine: Engine | None = None,
         with session:
             record = session.start_record
             assert record is not None
-            start = _call_step(0, "start", record, Expectation(profile.expect_start), secrets)
+            start = call_step(0, "start", record, Expectation(profile.expect_start), secrets)
             result.steps.append(start)
             if record.code != Code.PAM_SUCCESS:
                 _not_run(result, profile.steps, 1)
@@ -307,33 +307,46 @@ def run_profile(profile: Profile, engine: Engine | None = None,
     return result
 
 
-def _run_steps(result: ProfileResult, steps: Sequence[Step], session: Any,
+def run_step(session: Session, number: int, step: Step,
+             secrets: Secrets) -> tuple[StepResult, CallRecord | None]:
+    """Run one step of a profile in ``session``: its result, and the call record for a PAM
+    call (None for set_item and putenv steps). ``EngineCrashed`` propagates: the transaction
+    is over, and the caller decides what becomes of the steps left."""
+    record: CallRecord | None = None
+    try:
+        if step.function is not None:
+            record = session.call(step.function, step.flags)
+            outcome = call_step(number, step.label(), record, step.expect, secrets)
+        elif step.action == ITEM_STEP:
+            code = 0
+            for item, value in step.items.items():
+                code = session.set_item(item, value)
+                if code != 0:
+                    break
+            outcome = code_step(number, step, code, secrets)
+        else:
+            outcome = code_step(number, step, session.putenv(step.entry or ""), secrets)
+    except EngineCrashed:
+        raise
+    except EngineError as err:
+        outcome = StepResult(number, step.label(), step.libpam_name, [], None, "error",
+                             secrets.scrub(str(err)), step.expect.code_names(), False,
+                             FAILED, [secrets.scrub(str(err))])
+    outcome.line = step.line
+    return outcome, record
+
+
+def _run_steps(result: ProfileResult, steps: Sequence[Step], session: Session,
                secrets: Secrets) -> None:
     for number, step in enumerate(steps, start=1):
         try:
-            if step.function is not None:
-                record = session.call(step.function, step.flags)
-                outcome = _call_step(number, step.label(), record, step.expect, secrets)
-            elif step.action == ITEM_STEP:
-                code = 0
-                for item, value in step.items.items():
-                    code = session.set_item(item, value)
-                    if code != 0:
-                        break
-                outcome = _code_step(number, step, code, secrets)
-            else:
-                outcome = _code_step(number, step, session.putenv(step.entry or ""), secrets)
+            outcome, _ = run_step(session, number, step, secrets)
         except EngineCrashed as err:
-            result.steps.append(_crashed_step(number, step.label(), step.libpam_name, err,
+            result.steps.append(crashed_step(number, step.label(), step.libpam_name, err,
                                               secrets, step.line))
             result.status, result.reason = CRASHED, secrets.scrub(str(err))
             _not_run(result, steps[number:], number + 1)
             return
-        except EngineError as err:
-            outcome = StepResult(number, step.label(), step.libpam_name, [], None, "error",
-                                 secrets.scrub(str(err)), step.expect.code_names(), False,
-                                 FAILED, [secrets.scrub(str(err))])
-        outcome.line = step.line
         result.steps.append(outcome)
 
 
@@ -345,14 +358,14 @@ def _not_run(result: ProfileResult, steps: Sequence[Step], first: int) -> None:
             ["not run: the transaction ended before this step"], line=step.line))
 
 
-def _crashed_step(index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets,
+def crashed_step(index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets,
                   line: int = 0) -> StepResult:
     text = secrets.scrub(str(err))
     return StepResult(index, label, function, [], None, err.kind, text, [], False, CRASHED,
                       [text], line=line)
 
 
-def _code_step(index: int, step: Step, code: int, secrets: Secrets) -> StepResult:
+def code_step(index: int, step: Step, code: int, secrets: Secrets) -> StepResult:
     info = describe(code)
     problems = _code_problems(code, step.expect.codes)
     return StepResult(index, step.label(), step.libpam_name, [], code, info.name, info.text,
@@ -367,7 +380,7 @@ def _code_problems(code: int, expected: Sequence[Code]) -> list[str]:
     return [f"expected {names}, got {describe(code).name} ({code})"]
 
 
-def _call_step(index: int, label: str, record: CallRecord, expect: Expectation,
+def call_step(index: int, label: str, record: CallRecord, expect: Expectation,
                secrets: Secrets) -> StepResult:
     messages = [_scrub_exchange(m.to_dict(), secrets) for m in record.messages]
     problems = _code_problems(record.code, expect.codes)

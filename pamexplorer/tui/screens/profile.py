@@ -4,6 +4,7 @@ question, hints on request, and the explanation once the run is over."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -358,7 +359,7 @@ class ProfileScreen(Screen[None]):
     async def run_one(self) -> None:
         from pamexplorer.engine import EngineCrashed, EngineError
         from pamexplorer.profile import Expectation, ProfileError
-        from pamexplorer.runner import _call_step, _code_step, _crashed_step
+        from pamexplorer.runner import call_step, crashed_step, run_step
 
         profile = self.profile
         assert profile is not None
@@ -380,7 +381,7 @@ class ProfileScreen(Screen[None]):
                     timeout=profile.timeout or None,
                 )
             except EngineCrashed as err:
-                self.results[0] = _crashed_step(0, "start", "pam_start", err, self.secrets)
+                self.results[0] = crashed_step(0, "start", "pam_start", err, self.secrets)
                 timeline.replace(running, Entry("crash", self.secrets.scrub(str(err))))
                 self.finish()
                 return
@@ -390,7 +391,7 @@ class ProfileScreen(Screen[None]):
                 return
             record = self.session.start_record
             timeline.replace(running, Entry("call", "pam_start", record=record))
-            self.results[0] = _call_step(0, "start", record,
+            self.results[0] = call_step(0, "start", record,
                                          Expectation(profile.expect_start), self.secrets)
             self.next_index = 1
             if record.code != 0 or not profile.steps:
@@ -401,23 +402,16 @@ class ProfileScreen(Screen[None]):
         assert self.secrets is not None
         running = timeline.add(Entry("running", step.libpam_name, flags=step.flags))
         try:
-            if step.function is not None:
-                record = await self.session.call(step.function, step.flags)
+            # The runner's own step, on the blocking session under the async one, in a thread.
+            outcome, record = await asyncio.to_thread(
+                run_step, self.session.session, index, step, self.secrets
+            )
+            if record is not None:
                 timeline.replace(running, Entry("call", step.libpam_name, record=record))
-                outcome = _call_step(index, step.label(), record, step.expect, self.secrets)
             else:
-                if step.entry is not None:
-                    code = await self.session.putenv(step.entry)
-                else:
-                    code = 0
-                    for item, value in step.items.items():
-                        code = await self.session.set_item(item, value)
-                        if code != 0:
-                            break
-                timeline.replace(running, Entry("note", f"{step.label()}  ->  {code}"))
-                outcome = _code_step(index, step, code, self.secrets)
+                timeline.replace(running, Entry("note", f"{step.label()}  ->  {outcome.code}"))
         except EngineCrashed as err:
-            outcome = _crashed_step(index, step.label(), step.libpam_name, err, self.secrets)
+            outcome = crashed_step(index, step.label(), step.libpam_name, err, self.secrets)
             timeline.replace(running, Entry("crash", self.secrets.scrub(str(err)),
                                             detail="the engine child is gone"))
             self.session = None
