@@ -10,9 +10,12 @@ Secrets never live in a :class:`Profile`: an answer may be a literal (fine for t
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -771,12 +774,30 @@ def dumps(profile: Profile) -> str:
 
 
 def save(profile: Profile, path: str | os.PathLike[str]) -> Path:
-    """Write the profile to ``path`` (mode 0600 for a new file) and return the path."""
+    """Write the profile to ``path`` and return the path.
+
+    The text goes to a temporary file beside it that replaces the target only once complete,
+    so an interrupted save leaves the old file whole. A new file gets mode 0600; an existing
+    one keeps its mode.
+    """
     target = Path(path)
     text = dumps(profile)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
     profile.path = target
     return target
 

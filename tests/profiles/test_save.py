@@ -52,3 +52,18 @@ steps:
     assert "config: system" not in text
     assert load(out) == profile
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_save_replaces_a_file_whole_and_keeps_its_mode(tmp_path: Path) -> None:
+    source = bundled_dir() / "lab-requisite.yaml"  # type: ignore[operator]
+    profile = load(source)
+    target = tmp_path / "mine.yaml"
+    target.write_text("old text\n")
+    target.chmod(0o640)
+    save(profile, target)
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert load(target).service == profile.service
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml"]  # no temporary left
+    fresh = tmp_path / "new.yaml"
+    save(profile, fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
