@@ -2,7 +2,7 @@
 
 One call is one line: ``pam_authenticate  PAM_AUTH_ERR (7)  Authentication failure  2.1 ms``,
 then its conversation and module output indented under it. Color only on a terminal without
-``NO_COLOR``; text from modules is printed as is (it is never markup here).
+``NO_COLOR``; text from modules is never markup here, and its control characters are shown escaped.
 """
 
 from __future__ import annotations
@@ -14,12 +14,32 @@ from typing import TextIO
 from pamexplorer.pam.codes import MessageStyle, flag_names
 from pamexplorer.pam.transaction import CallRecord
 
-_STYLE_LABEL = {
+STYLE_LABEL = {
     MessageStyle.PAM_PROMPT_ECHO_OFF: "prompt (echo off)",
     MessageStyle.PAM_PROMPT_ECHO_ON: "prompt (echo on)",
     MessageStyle.PAM_ERROR_MSG: "error",
     MessageStyle.PAM_TEXT_INFO: "info",
 }
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """One line a terminal shows as written: control characters (newlines, escape sequences a
+    module may send) become visible escapes instead of acting on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else _ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 256
+                                                  else f"\\u{ord(ch):04x}")
+        for ch in text
+    )
+
+
+def message_line(style: MessageStyle, text: str, answer: str | None) -> str:
+    """``info: text`` or ``prompt (echo off): Password:  -> ********``."""
+    shown = f"{STYLE_LABEL[style]}: {printable(text.rstrip(chr(10)))}"
+    return shown if answer is None else f"{shown}  -> {printable(answer)}"
 
 
 def use_color(stream: TextIO) -> bool:
@@ -48,14 +68,9 @@ def detail_lines(record: CallRecord, verbose: bool = False) -> Iterator[str]:
     """The indented lines under a call: messages, module output, fail delay, and with
     ``verbose`` the items and PAM environment after it."""
     for message in record.messages:
-        label = _STYLE_LABEL[message.style]
-        text = message.text.rstrip("\n")
-        if message.answer is not None:
-            yield f"    {label}: {text}  -> {message.answer}"
-        else:
-            yield f"    {label}: {text}"
+        yield f"    {message_line(message.style, message.text, message.answer)}"
     for line in record.output:
-        yield f"    output: {line}"
+        yield f"    output: {printable(line)}"
     if record.fail_delay_us:
         yield f"    fail delay requested: {record.fail_delay_us / 1000:.0f} ms"
     if verbose:

@@ -11,16 +11,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
+from pamexplorer.calltext import message_line, printable
+from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.runner import CRASHED, ERROR, FAILED, PASSED, SKIPPED, ProfileResult, StepResult
 
 FORMATS = ("text", "json", "junit")
 _LABEL = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP", CRASHED: "CRASH", ERROR: "ERROR"}
-_STYLE = {
-    "PAM_PROMPT_ECHO_OFF": "prompt (echo off)",
-    "PAM_PROMPT_ECHO_ON": "prompt",
-    "PAM_ERROR_MSG": "error",
-    "PAM_TEXT_INFO": "info",
-}
 
 
 def render(results: Sequence[ProfileResult], fmt: str, *, several: bool | None = None) -> str:
@@ -45,14 +41,18 @@ def to_json(results: Sequence[ProfileResult], *, several: bool = True) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _message_line(message: dict[str, Any]) -> str:
+    answer = message.get("answer")
+    return message_line(
+        MessageStyle[str(message["style"])], str(message["text"]),
+        None if answer is None else str(answer),
+    )
+
+
 def _code(step: StepResult) -> str:
     if step.code is None:
         return step.name or "-"
     return f"{step.name} ({step.code}) {step.text}".rstrip()
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def text_profile(result: ProfileResult) -> list[str]:
@@ -75,13 +75,9 @@ def text_profile(result: ProfileResult) -> list[str]:
             expected = f"  (expected {' or '.join(step.expected)})"
         lines.append(f"  {mark:4} {step.step:32} {_code(step)}{expected}")
         for message in step.messages:
-            style = _STYLE.get(str(message["style"]), str(message["style"]))
-            shown = f"        {style}: {_one_line(str(message['text']))}"
-            if message.get("answer") is not None:
-                shown += f" -> {_one_line(str(message['answer']))}"
-            lines.append(shown)
+            lines.append(f"        {_message_line(message)}")
         for out in step.output:
-            lines.append(f"        output: {_one_line(out)}")
+            lines.append(f"        output: {printable(out)}")
         if step.fail_delay_us:
             lines.append(f"        fail delay requested: {step.fail_delay_us} µs")
         if step.status != "not run":
@@ -111,12 +107,8 @@ def _step_details(step: StepResult) -> str:
     if step.expected:
         lines.append(f"expected: {' or '.join(step.expected)}")
     lines.extend(f"! {p}" for p in step.problems)
-    for message in step.messages:
-        shown = f"{message['style']}: {_one_line(str(message['text']))}"
-        if message.get("answer") is not None:
-            shown += f" -> {message['answer']}"
-        lines.append(shown)
-    lines.extend(f"output: {_one_line(o)}" for o in step.output)
+    lines.extend(_message_line(message) for message in step.messages)
+    lines.extend(f"output: {printable(o)}" for o in step.output)
     return "\n".join(lines)
 
 

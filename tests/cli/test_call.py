@@ -221,3 +221,12 @@ def test_help_lists_subcommands_and_version() -> None:
         assert command in result.stdout
     assert pamexplorer("--version").stdout.startswith("pamexplorer ")
     assert "examples:" in pamexplorer("call", "--help").stdout
+
+
+def test_control_characters_from_modules_never_reach_the_terminal(service_dir) -> None:
+    confdir = service_dir({"loud": "auth optional pam_echo.so \x1b[2Jcleared\x07\n"
+                                   "auth required pam_permit.so\n"})
+    result = pamexplorer("call", "--confdir", str(confdir), "loud", "alice", "authenticate")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "info: \\x1b[2Jcleared\\x07" in result.stdout
