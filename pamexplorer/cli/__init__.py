@@ -9,9 +9,10 @@ Exit statuses everywhere: 0 as expected, 1 a PAM result differed, 2 bad usage or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from pamexplorer import __version__
@@ -20,6 +21,32 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = ("call", "codes", "config", "run", "app")
+
+
+def add_service_source(parser: argparse.ArgumentParser, confdir_help: str) -> None:
+    """``--confdir DIR | --lab``. Defaults are left to the main parser, so the options work
+    before the subcommand too (``pamexplorer --lab show lab-jumps``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--confdir", metavar="DIR", default=argparse.SUPPRESS, help=confdir_help)
+    group.add_argument(
+        "--lab",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="use the bundled lab services (a private sandbox copy, removed afterwards)",
+    )
+
+
+@contextlib.contextmanager
+def service_source(args: argparse.Namespace) -> Iterator[str | None]:
+    """The confdir the command should use: --confdir, the lab's private copy, or None."""
+    if getattr(args, "lab", False):
+        from pamexplorer.labsetup import lab_confdir
+
+        with lab_confdir() as lab:
+            yield str(lab)
+    else:
+        confdir = getattr(args, "confdir", None)
+        yield None if confdir is None else str(confdir)
 
 
 class UsageError(Exception):

@@ -8,7 +8,14 @@ import sys
 from typing import Any
 
 from pamexplorer.calltext import call_line, detail_lines, use_color
-from pamexplorer.cli import EXIT_CRASH, EXIT_FAILED, EXIT_OK, UsageError
+from pamexplorer.cli import (
+    EXIT_CRASH,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_service_source,
+    service_source,
+)
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
 from pamexplorer.pam.codes import SETTABLE_ITEMS, item_by_name
 from pamexplorer.pam.conversation import Conversation, LineConversation, TerminalConversation
@@ -44,12 +51,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument(
-        "--confdir",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="read service files from DIR only",
-    )
+    add_service_source(sub, "read service files from DIR only (pam_start_confdir)")
     sub.add_argument(
         "-I",
         "--item",
@@ -160,34 +162,39 @@ def execute(
 ) -> None:
     engine = Engine(timeout=args.timeout, direct=True)
     session: Session | None = None
-    try:
-        session = engine.session(conversation)
-        run_.start = session.start(
-            args.service,
-            args.user,
-            confdir=args.confdir,
-            items=parse_items(args.items),
-            env=parse_pairs(args.env, "-E"),
-        )
-        emit(run_.start)
-        if run_.start.code != 0:
-            return
-        for operation in operations:
-            record = session.call(operation.function, operation.flags)
-            run_.calls.append(record)
-            emit(record)
-            if record.code != 0 and not args.keep_going:
-                break
-        run_.end = session.end()
-        if run_.end is not None:
-            emit(run_.end)
-    except EngineCrashed as err:
-        run_.error = err
-        if session is not None:
-            run_.crash_output = session.crash_output
-    finally:
-        if session is not None:
-            session.end()
+    with service_source(args) as confdir:
+        try:
+            session = engine.session(conversation)
+            run_.start = session.start(
+                args.service,
+                args.user,
+                confdir=confdir,
+                items=parse_items(args.items),
+                env=parse_pairs(args.env, "-E"),
+            )
+            emit(run_.start)
+            if run_.start.code != 0:
+                return
+            for operation in operations:
+                record = session.call(operation.function, operation.flags)
+                run_.calls.append(record)
+                emit(record)
+                if record.code != 0 and not args.keep_going:
+                    break
+            run_.end = session.end()
+            if run_.end is not None:
+                emit(run_.end)
+        except EngineCrashed as err:
+            run_.error = err
+            run_.crash_output = session.crash_output if session is not None else []
+        except KeyboardInterrupt:
+            if session is not None:  # the call in flight may never return: end the child
+                session.abort()
+                session = None
+            raise
+        finally:
+            if session is not None:
+                session.end()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from pamexplorer.cli import EXIT_FAILED, EXIT_OK, UsageError
+from pamexplorer.cli import EXIT_FAILED, EXIT_OK, UsageError, add_service_source, service_source
 from pamexplorer.pam.codes import MODULE_TYPES
 
 if TYPE_CHECKING:
@@ -25,14 +25,11 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         help="list the PAM services and the file each comes from",
         formatter_class=_RAW,
         description="List the services pam_start can find, with the file each is read from.\n\n"
-        "examples:\n  pamexplorer services\n  pamexplorer services --confdir ./lab/pam.d",
+        "examples:\n  pamexplorer services\n  pamexplorer services --lab",
     )
-    p.add_argument(
-        "--confdir",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="read services from DIR "
-        "(as pam_start_confdir) instead of /etc/pam.d and /usr/lib/pam.d",
+    add_service_source(
+        p,
+        "read services from DIR (as pam_start_confdir) instead of /etc/pam.d and /usr/lib/pam.d",
     )
     p.set_defaults(func=run_services)
 
@@ -44,11 +41,9 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "and marked, file:line for every rule, and each module's status (found, MISSING,\n"
         "no pam_sm_xxx).\n\n"
         "examples:\n  pamexplorer show login\n  pamexplorer show --type auth sshd\n"
-        "  pamexplorer show --confdir ./pam.d myapp",
+        "  pamexplorer show --confdir ./pam.d myapp\n  pamexplorer show --lab lab-jumps",
     )
-    p.add_argument(
-        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read the service from DIR"
-    )
+    add_service_source(p, "read the service from DIR")
     p.add_argument("--type", choices=MODULE_TYPES, help="only rules of this type")
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=run_show)
@@ -64,9 +59,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "examples:\n  pamexplorer lint\n  pamexplorer lint sshd login\n"
         "  pamexplorer lint --confdir ./pam.d",
     )
-    p.add_argument(
-        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read services from DIR"
-    )
+    add_service_source(p, "read services from DIR")
     p.add_argument(
         "services", metavar="SERVICE", nargs="*", help="services to check (default: every service)"
     )
@@ -90,9 +83,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "  pamexplorer simulate --result /etc/pam.d/common-password:25@prelim=try_again "
         "passwd chauthtok",
     )
-    p.add_argument(
-        "--confdir", metavar="DIR", default=argparse.SUPPRESS, help="read the service from DIR"
-    )
+    add_service_source(p, "read the service from DIR")
     p.add_argument(
         "--result",
         metavar="FILE:LINE=CODE",
@@ -114,8 +105,9 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 def run_services(args: argparse.Namespace) -> int:
     from pamexplorer.stack.resolve import list_services
 
-    for name, path in list_services(args.confdir):
-        print(f"{name:32} {path}")
+    with service_source(args) as confdir:
+        for name, path in list_services(confdir):
+            print(f"{name:32} {path}")
     return EXIT_OK
 
 
@@ -124,9 +116,9 @@ def _marker(rule: Rule) -> str:
 
 
 def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
+    """The text ``show`` prints."""
     from pamexplorer.pam.codes import describe
 
-    """The text ``show`` prints."""
     lines = [f"service {stack.name}: {stack.source or '(no file; other only)'}"]
     if stack.start.crash:
         lines.append(f"pam_start: libpam crashes ({stack.start.crash})")
@@ -164,9 +156,9 @@ def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
 def run_show(args: argparse.Namespace) -> int:
     from pamexplorer.stack.resolve import resolve
 
-    stack = resolve(args.service, args.confdir)
-    for line in show_lines(stack, args.type):
-        print(line)
+    with service_source(args) as confdir:
+        for line in show_lines(resolve(args.service, confdir), args.type):
+            print(line)
     return EXIT_OK
 
 
@@ -174,22 +166,23 @@ def run_lint(args: argparse.Namespace) -> int:
     from pamexplorer.stack.lint import lint
     from pamexplorer.stack.resolve import list_services, resolve
 
-    names = args.services or [name for name, _ in list_services(args.confdir)]
-    if not names:
-        raise UsageError(f"{args.confdir or '/etc/pam.d'}: no services found")
-    seen: set[tuple[str, int, str]] = set()
     worst = EXIT_OK
-    for name in names:
-        for finding in lint(resolve(name, args.confdir)):
-            key = (finding.file, finding.line, finding.message)
-            if key in seen:
-                continue
-            seen.add(key)
-            print(str(finding))
-            if finding.why:
-                print(f"    why: {finding.why}")
-            if finding.severity in ("error", "warning"):
-                worst = EXIT_FAILED
+    seen: set[tuple[str, int, str]] = set()
+    with service_source(args) as confdir:
+        names = args.services or [name for name, _ in list_services(confdir)]
+        if not names:
+            raise UsageError(f"{confdir or '/etc/pam.d'}: no services found")
+        for name in names:
+            for finding in lint(resolve(name, confdir)):
+                key = (finding.file, finding.line, finding.message)
+                if key in seen:
+                    continue
+                seen.add(key)
+                print(str(finding))
+                if finding.why:
+                    print(f"    why: {finding.why}")
+                if finding.severity in ("error", "warning"):
+                    worst = EXIT_FAILED
     return worst
 
 
@@ -210,7 +203,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         operations = [parse_operation(op) for op in args.operations]
     except OperationError as err:
         raise UsageError(f"OPERATION: {err}") from None
-    stack = resolve(args.service, args.confdir)
+    with service_source(args) as confdir:
+        stack = resolve(args.service, confdir)
     every = (*stack.rules, *stack.other_rules)
     for override in overrides:
         if not any(override.matches(rule) for rule in every):

@@ -230,3 +230,13 @@ def test_control_characters_from_modules_never_reach_the_terminal(service_dir) -
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "info: \\x1b[2Jcleared\\x07" in result.stdout
+
+
+def test_lab_option_runs_against_a_private_copy_of_the_lab() -> None:
+    ok = pamexplorer("call", "--lab", "lab-login", "alice", "authenticate", stdin="wonderland\n")
+    assert ok.returncode == 0, ok.stderr
+    before = pamexplorer("--lab", "call", "lab-login", "alice", "authenticate", stdin="nope\n")
+    assert before.returncode == 1
+    assert "PAM_AUTH_ERR (7)" in before.stdout
+    both = pamexplorer("call", "--lab", "--confdir", "/tmp", "lab-login", "alice", "acct_mgmt")
+    assert both.returncode == 2
