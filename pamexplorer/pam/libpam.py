@@ -53,15 +53,18 @@ class _LibPam:
             "pam_start_confdir", [c_char_p, c_char_p, POINTER(PamConv), c_char_p, _HANDLE_P]
         )
         self.pam_end = self._bind("pam_end", [PamHandle, c_int])
-        for name in (
-            "pam_authenticate",
-            "pam_setcred",
-            "pam_acct_mgmt",
-            "pam_open_session",
-            "pam_close_session",
-            "pam_chauthtok",
-        ):
-            setattr(self, name, self._bind(name, [PamHandle, c_int]))
+        #: The six functions a module stack answers, by name: ``pam_authenticate``, ...
+        self.stack_calls: dict[str, Any] = {
+            name: self._bind(name, [PamHandle, c_int])
+            for name in (
+                "pam_authenticate",
+                "pam_setcred",
+                "pam_acct_mgmt",
+                "pam_open_session",
+                "pam_close_session",
+                "pam_chauthtok",
+            )
+        }
         self.pam_set_item = self._bind("pam_set_item", [PamHandle, c_int, c_void_p])
         self.pam_get_item = self._bind("pam_get_item", [PamHandle, c_int, POINTER(c_void_p)])
         self.pam_putenv = self._bind("pam_putenv", [PamHandle, c_char_p])
@@ -78,7 +81,7 @@ class _LibPam:
 
     def call(self, function: str, handle: PamHandle, flags: int) -> int:
         """Run one of the six stack functions by its libpam name."""
-        return int(getattr(self, function)(handle, flags))
+        return int(self.stack_calls[function](handle, flags))
 
 
 class _LibC:

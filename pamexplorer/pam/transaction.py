@@ -276,7 +276,8 @@ class Transaction:
             self.set_item(item, value)
         for name, value in self.env.items():
             self.putenv(f"{name}={value}")
-        return make_record("pam_start", 0, code, elapsed, **self._snapshots())
+        items, env = self._snapshots()
+        return make_record("pam_start", 0, code, elapsed, items=items, env=env)
 
     def end(self) -> CallRecord:
         """``pam_end`` with the last call's code; a second call is a no-op record."""
@@ -303,7 +304,8 @@ class Transaction:
 
     # -- the six stack calls --------------------------------------------------------------------
     def call(self, function: Function, flags: int = 0) -> CallRecord:
-        self._require_open(function.value)
+        name = function.value
+        self._require_open(name)
         self._settle()
         self._bridge.reset()
         # libpam keeps the base of the last requested delay and passes it to the delay
@@ -312,17 +314,19 @@ class Transaction:
         # so a reported delay above 1 us is one a module asked for during this call.
         libpam.lib.pam_fail_delay(self._handle, 1)
         began = time.perf_counter_ns()
-        code = libpam.lib.call(function.value, self._handle, flags)
+        code = libpam.lib.call(name, self._handle, flags)
         elapsed = time.perf_counter_ns() - began - self._bridge.waited_ns
         self._last_code = code
+        items, env = self._snapshots()
         return make_record(
-            function.value,
+            name,
             flags,
             code,
             max(elapsed, 0),
             messages=tuple(self._bridge.exchanges),
+            items=items,
+            env=env,
             fail_delay_us=self._reported_delay(),
-            **self._snapshots(),
         )
 
     def authenticate(self, flags: int = 0) -> CallRecord:
@@ -372,12 +376,12 @@ class Transaction:
         return libpam.getenvlist(self._handle)
 
     # -- internals ------------------------------------------------------------------------------
-    def _snapshots(self) -> dict[str, Snapshot]:
+    def _snapshots(self) -> tuple[Snapshot, Snapshot]:
         """Items and environment as they are now, read when first looked at (see Snapshot)."""
         items = Snapshot.pending(self.read_items)
         env = Snapshot.pending(self.getenv)
         self._pending = (weakref.ref(items), weakref.ref(env))
-        return {"items": items, "env": env}
+        return items, env
 
     def _settle(self) -> None:
         """Read the last record's snapshots now if anyone still holds them: state changes next."""
