@@ -72,7 +72,10 @@ def run_command(args: argparse.Namespace) -> int:
     from pamexplorer.report import render
     from pamexplorer.runner import ask_on_terminal, error_result, run_profile
 
-    engine = Engine(direct=True)  # this process has one thread: fork children directly
+    # Children come from the fork server, started with a clean environment: a child forked
+    # from this process would still show our exec-time environment, where a profile's secret
+    # source ({env: NAME}) lives, in /proc/PID/environ.
+    engine = Engine()
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
     for reference in args.profiles:

@@ -101,9 +101,12 @@ class Spawner(Protocol):
 class DirectForker:
     """Forks engine children from this very process.
 
-    Only for front ends that have a single thread (the CLI, the runner): a one-shot command
+    Only for front ends that have a single thread (``pamexplorer call``): a one-shot command
     then pays for no second interpreter. With more than one thread running, forking is unsafe
     (another thread may hold a lock the child needs), so it hands over to the fork server.
+    The child's environ is cut to ``engine.child.INHERITED_ENV``, but ``/proc/PID/environ`` still
+    shows the block this process was exec'd with: use it only when that block holds none of
+    our secrets (the runner's ``{env: NAME}`` answers live there; it uses the fork server).
     """
 
     def __init__(self) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +103,50 @@ def test_saved_profile_keeps_the_source_not_the_value(leaky_profile: Path) -> No
     text = dumps(profile)
     assert SECRET not in text
     assert "answer: {env: PAMEXPLORER_TEST_TOKEN}" in text
+
+
+# Looks for the secret's variable in everything the engine child could show of an environment:
+# its environ (getenv) and the block /proc/self/environ reads (kept from the exec that made it).
+ENV_PROBE = """
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
+    char block[65536];
+    size_t n, i;
+    FILE *env = fopen("/proc/self/environ", "r");
+    if (getenv("PAMEXPLORER_TEST_TOKEN")) return 7;
+    if (!env) return 4;
+    n = fread(block, 1, sizeof block - 1, env);
+    fclose(env);
+    for (i = 0; i < n; i++) if (!block[i]) block[i] = '\\n';
+    block[n] = 0;
+    return strstr(block, "PAMEXPLORER_TEST_TOKEN") ? 7 : 0;
+}
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *h, int f, int c, const char **v) { return 0; }
+"""
+
+
+def test_secret_source_variable_never_reaches_the_engine_child(
+    tmp_path: Path, c_module: ModuleFactory
+) -> None:
+    so = c_module("envprobe-profile", ENV_PROBE)
+    path = tmp_path / "probe.yaml"
+    path.write_text(f"""
+name: Probe
+service: svc
+config: {{svc: "auth required {so}"}}
+user: alice
+answers:
+  - answer: {{env: PAMEXPLORER_TEST_TOKEN}}
+steps:
+  - authenticate: {{expect: PAM_SUCCESS}}
+""")
+    # A whole `pamexplorer run` process, started with the secret in its environment.
+    done = subprocess.run(
+        [sys.executable, "-m", "pamexplorer", "run", str(path)],
+        env={**os.environ, "PAMEXPLORER_TEST_TOKEN": SECRET},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert SECRET not in done.stdout + done.stderr
