@@ -39,8 +39,11 @@ class Entry:
 
 
 def call_head(function: str, flags: int) -> Text:
-    names = "|".join(flag_names(flags))
-    return Text.assemble((function, "bold"), f"({names})")
+    """``pam_setcred(PAM_ESTABLISH_CRED)``, or the bare name when no flag is passed (as
+    ``call`` prints it)."""
+    if not flags:
+        return Text(function, style="bold")
+    return Text.assemble((function, "bold"), f"({'|'.join(flag_names(flags))})")
 
 
 def render_entry(entry: Entry, stable: bool) -> Text:
