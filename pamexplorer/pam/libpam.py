@@ -23,6 +23,8 @@ from typing import Any
 
 from pam.__internals import PamConv, PamHandle, PamMessage, PamResponse, conv_func
 
+from pamexplorer.pam.codes import Function
+
 __all__ = [
     "DelayFunc",
     "PamConv",
@@ -55,15 +57,7 @@ class _LibPam:
         self.pam_end = self._bind("pam_end", [PamHandle, c_int])
         #: The six functions a module stack answers, by name: ``pam_authenticate``, ...
         self.stack_calls: dict[str, Any] = {
-            name: self._bind(name, [PamHandle, c_int])
-            for name in (
-                "pam_authenticate",
-                "pam_setcred",
-                "pam_acct_mgmt",
-                "pam_open_session",
-                "pam_close_session",
-                "pam_chauthtok",
-            )
+            function.value: self._bind(function.value, [PamHandle, c_int]) for function in Function
         }
         self.pam_set_item = self._bind("pam_set_item", [PamHandle, c_int, c_void_p])
         self.pam_get_item = self._bind("pam_get_item", [PamHandle, c_int, POINTER(c_void_p)])
