@@ -156,7 +156,9 @@ def time_process(argv: list[str], count: int, env: dict[str, str]) -> float | No
 def call_available(env: dict[str, str]) -> bool:
     probe = subprocess.run(
         [sys.executable, "-m", "pamexplorer", "call", "--help"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     return probe.returncode == 0 and "OPERATION" in probe.stdout
 
@@ -183,8 +185,10 @@ def main() -> None:
         print()
         ours, raw = bench_in_process(confdir, script, args.transactions)
         ratio = ours / raw
-        print(f"1. {args.transactions} transactions in-process "
-              "(pam_start_confdir + authenticate + acct_mgmt + pam_end)")
+        print(
+            f"1. {args.transactions} transactions in-process "
+            "(pam_start_confdir + authenticate + acct_mgmt + pam_end)"
+        )
         print(f"   Transaction   {ours * 1e6:8.1f} us/transaction")
         print(f"   raw ctypes    {raw * 1e6:8.1f} us/transaction")
         print(f"   ratio         {ratio:8.2f}x   (target <= 1.25x) {verdict(ratio <= 1.25)}")
@@ -193,18 +197,25 @@ def main() -> None:
         median, p90 = bench_engine_start(confdir, args.starts)
         print(f"2. warm transaction start through the engine (fork + pam_start), {args.starts}")
         ok = verdict(median <= 5e-3)
-        print(f"   fork server   median {median * 1e3:6.2f} ms, p90 {p90 * 1e3:6.2f} ms"
-              f"   (target <= 5 ms) {ok}")
+        print(
+            f"   fork server   median {median * 1e3:6.2f} ms, p90 {p90 * 1e3:6.2f} ms"
+            f"   (target <= 5 ms) {ok}"
+        )
         direct, direct_p90 = bench_engine_start(confdir, args.starts, direct=True)
-        print(f"   direct fork   median {direct * 1e3:6.2f} ms, p90 {direct_p90 * 1e3:6.2f} ms"
-              "   (single-threaded front ends: CLI, runner)")
+        print(
+            f"   direct fork   median {direct * 1e3:6.2f} ms, p90 {direct_p90 * 1e3:6.2f} ms"
+            "   (single-threaded front ends: CLI, runner)"
+        )
         fresh = time_process(
-            [sys.executable, "-c", "import pamexplorer.engine.child"], 10,
+            [sys.executable, "-c", "import pamexplorer.engine.child"],
+            10,
             {**os.environ, "PYTHONPATH": str(ROOT)},
         )
         if fresh is not None:
-            print(f"   a fresh interpreter per transaction would cost {fresh * 1e3:6.1f} ms "
-                  "before pam_start")
+            print(
+                f"   a fresh interpreter per transaction would cost {fresh * 1e3:6.1f} ms "
+                "before pam_start"
+            )
         print()
 
         whole: float | None = None
@@ -216,16 +227,28 @@ def main() -> None:
             raise SystemExit("the bare ctypes script failed")
         print(f"   bare python+ctypes script   {bare * 1e3:8.1f} ms")
         if call_available(env):
-            argv = [sys.executable, "-m", "pamexplorer", "call", "--confdir", str(confdir),
-                    SERVICE, USER, "authenticate", "acct_mgmt"]
+            argv = [
+                sys.executable,
+                "-m",
+                "pamexplorer",
+                "call",
+                "--confdir",
+                str(confdir),
+                SERVICE,
+                USER,
+                "authenticate",
+                "acct_mgmt",
+            ]
             whole = time_process(argv, args.processes, env)
             if whole is None:
                 print("   pamexplorer call            failed (skipped)")
             else:
                 ratio = whole / bare
                 print(f"   pamexplorer call            {whole * 1e3:8.1f} ms")
-                print(f"   ratio vs bare script        {ratio:8.2f}x   (target <= 1.5x) "
-                      f"{verdict(ratio <= 1.5)}")
+                print(
+                    f"   ratio vs bare script        {ratio:8.2f}x   (target <= 1.5x) "
+                    f"{verdict(ratio <= 1.5)}"
+                )
         else:
             print("   pamexplorer call            not available yet (skipped)")
         pamtester = shutil.which("pamtester")
@@ -242,7 +265,8 @@ def main() -> None:
                 try:
                     tester = time_process(
                         [pamtester, system_file.name, USER, "authenticate", "acct_mgmt"],
-                        args.processes, env,
+                        args.processes,
+                        env,
                     )
                 finally:
                     system_file.unlink()

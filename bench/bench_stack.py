@@ -47,12 +47,15 @@ def main() -> None:
     starts = [_pam_start_once(names) for _ in range(ROUNDS)]
     cold_ms, warm_ms, start_ms = (statistics.median(x) for x in (cold, warm, starts))
     print(f"services: {len(names)} ({', '.join(names)})")
-    print(f"stack resolve+lint, all services, cold caches : {cold_ms:8.2f} ms (median of "
-          f"{ROUNDS}; target < {TARGET_MS:.0f} ms: {'ok' if cold_ms < TARGET_MS else 'MISSED'})")
+    print(
+        f"stack resolve+lint, all services, cold caches : {cold_ms:8.2f} ms (median of "
+        f"{ROUNDS}; target < {TARGET_MS:.0f} ms: {'ok' if cold_ms < TARGET_MS else 'MISSED'})"
+    )
     print(f"stack resolve+lint, all services, warm caches : {warm_ms:8.2f} ms")
     print(f"libpam pam_start, all services, first round   : {first_start:8.2f} ms")
-    print(f"libpam pam_start, all services                : {start_ms:8.2f} ms (median of "
-          f"{ROUNDS})")
+    print(
+        f"libpam pam_start, all services                : {start_ms:8.2f} ms (median of {ROUNDS})"
+    )
     print(f"ratio pam_start / stack (cold)                : {start_ms / cold_ms:8.2f}x")
 
 

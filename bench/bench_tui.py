@@ -64,13 +64,18 @@ def measure_start(driver: Path, which: str) -> tuple[float, int]:
     """Seconds from spawn to the first frame, and the child's peak RSS in KiB."""
     ready_r, ready_w = os.pipe()
     master, slave = pty.openpty()
-    env = dict(os.environ, BENCH_READY_FD=str(ready_w), TERM="xterm-256color",
-               COLUMNS="100", LINES="30")
+    env = dict(
+        os.environ, BENCH_READY_FD=str(ready_w), TERM="xterm-256color", COLUMNS="100", LINES="30"
+    )
     env.pop("TEXTUAL", None)
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, str(driver), which],
-        stdin=slave, stdout=slave, stderr=slave, pass_fds=[ready_w], env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        pass_fds=[ready_w],
+        env=env,
         start_new_session=True,
     )
     os.close(slave)
@@ -124,12 +129,18 @@ def startup_section(runs: int) -> None:
     t_ratio = times["pamexplorer"] / times["minimal"]
     m_ratio = rss["pamexplorer"] / rss["minimal"]
     print(f"first usable screen (median of {runs}, pty 100x30):")
-    print(f"  minimal Textual app  {times['minimal'] * 1000:7.0f} ms   peak RSS "
-          f"{rss['minimal'] / 1024:6.1f} MiB")
-    print(f"  pamexplorer picker   {times['pamexplorer'] * 1000:7.0f} ms   peak RSS "
-          f"{rss['pamexplorer'] / 1024:6.1f} MiB")
-    print(f"  ratio time {t_ratio:.2f}x  memory {m_ratio:.2f}x   (target <= {TARGET_RATIO}x: "
-          f"{'met' if max(t_ratio, m_ratio) <= TARGET_RATIO else 'NOT met'})")
+    print(
+        f"  minimal Textual app  {times['minimal'] * 1000:7.0f} ms   peak RSS "
+        f"{rss['minimal'] / 1024:6.1f} MiB"
+    )
+    print(
+        f"  pamexplorer picker   {times['pamexplorer'] * 1000:7.0f} ms   peak RSS "
+        f"{rss['pamexplorer'] / 1024:6.1f} MiB"
+    )
+    print(
+        f"  ratio time {t_ratio:.2f}x  memory {m_ratio:.2f}x   (target <= {TARGET_RATIO}x: "
+        f"{'met' if max(t_ratio, m_ratio) <= TARGET_RATIO else 'NOT met'})"
+    )
 
 
 BLOCK_SOURCE = """
@@ -149,8 +160,11 @@ def build_blocking_module(directory: Path) -> Path:
     source = directory / "block.c"
     source.write_text(BLOCK_SOURCE)
     out = directory / "pam_block.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(source)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(source)],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -169,8 +183,9 @@ async def key_latencies(confdir: Path) -> tuple[list[float], bool]:
     from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
     from pamexplorer.tui.screens.transaction import TransactionScreen
 
-    app = PamExplorerApp(LaunchOptions(confdir=confdir, service="block", user="nobody",
-                                       stable=True))
+    app = PamExplorerApp(
+        LaunchOptions(confdir=confdir, service="block", user="nobody", stable=True)
+    )
     latencies: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -206,11 +221,15 @@ def responsiveness_section() -> None:
         latencies, overlapped = asyncio.run(key_latencies(confdir))
     worst = max(latencies)
     print("keys while a module blocks 3 s in pam_authenticate:")
-    print(f"  {len(latencies)} presses (code reference open/close), median "
-          f"{statistics.median(latencies):.1f} ms, worst {worst:.1f} ms, call still blocked "
-          f"at the end: {'yes' if overlapped else 'NO'}")
-    print(f"  target every press <= {TARGET_KEY_MS:.0f} ms: "
-          f"{'met' if worst <= TARGET_KEY_MS and overlapped else 'NOT met'}")
+    print(
+        f"  {len(latencies)} presses (code reference open/close), median "
+        f"{statistics.median(latencies):.1f} ms, worst {worst:.1f} ms, call still blocked "
+        f"at the end: {'yes' if overlapped else 'NO'}"
+    )
+    print(
+        f"  target every press <= {TARGET_KEY_MS:.0f} ms: "
+        f"{'met' if worst <= TARGET_KEY_MS and overlapped else 'NOT met'}"
+    )
 
 
 def main() -> None:

@@ -30,8 +30,9 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        ch if ch.isprintable() else _ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 256
-                                                  else f"\\u{ord(ch):04x}")
+        ch
+        if ch.isprintable()
+        else _ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
         for ch in text
     )
 
@@ -59,9 +60,7 @@ def call_head(function: str, flags: int, code: int, name: str) -> str:
 
 def call_line(record: CallRecord, color: bool = False) -> str:
     head = call_head(record.function, record.flags, record.code, record.name)
-    return (
-        paint(head, record.ok, color) + f"  {record.text}  {record.duration_ms:.1f} ms"
-    )
+    return paint(head, record.ok, color) + f"  {record.text}  {record.duration_ms:.1f} ms"
 
 
 def detail_lines(record: CallRecord, verbose: bool = False) -> Iterator[str]:

@@ -41,12 +41,21 @@ CONFIG_SYSTEM, CONFIG_LAB = "system", "lab"
 #: Steps that are not one of the six stack functions.
 ITEM_STEP, PUTENV_STEP = "set_item", "putenv"
 #: Items a profile may set (``user`` has its own key; ``service`` is pam_start's).
-PROFILE_ITEMS: tuple[str, ...] = tuple(
-    i.short for i in SETTABLE_ITEMS if i is not Item.PAM_USER
-)
+PROFILE_ITEMS: tuple[str, ...] = tuple(i.short for i in SETTABLE_ITEMS if i is not Item.PAM_USER)
 TOP_KEYS = (
-    "name", "description", "service", "config", "user", "items", "env", "answers",
-    "timeout", "requires", "expect_start", "steps", "lesson",
+    "name",
+    "description",
+    "service",
+    "config",
+    "user",
+    "items",
+    "env",
+    "answers",
+    "timeout",
+    "requires",
+    "expect_start",
+    "steps",
+    "lesson",
 )
 STEP_KEYS = ("flags", "expect", "expect_messages", "expect_env", "expect_fail_delay")
 LESSON_KEYS = ("question", "hints", "explanation")
@@ -255,8 +264,9 @@ class _Reader:
     def text(self, node: Node, fld: str, *, allow_empty: bool = False) -> str:
         value = self.scalar(node) if isinstance(node, ScalarNode) else node
         if isinstance(node, MappingNode):
-            raise self.error(node, fld, "expected text, got a mapping (quote text that "
-                             "contains ': ')")
+            raise self.error(
+                node, fld, "expected text, got a mapping (quote text that contains ': ')"
+            )
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(node, fld, "expected text")
         value = str(value)
@@ -304,8 +314,9 @@ class _Reader:
             try:
                 code = code_by_name(str(value))
             except KeyError:
-                raise self.error(sub, fld, _unknown("return code", str(value),
-                                                    [c.name for c in Code])) from None
+                raise self.error(
+                    sub, fld, _unknown("return code", str(value), [c.name for c in Code])
+                ) from None
             out.append(code)
         return tuple(out)
 
@@ -313,8 +324,9 @@ class _Reader:
 
     def profile(self, root: Node | None) -> Profile:
         if root is None or (isinstance(root, ScalarNode) and self.scalar(root) is None):
-            raise ProfileError(self.name, 1, "profile",
-                               "expected a mapping with at least service and steps")
+            raise ProfileError(
+                self.name, 1, "profile", "expected a mapping with at least service and steps"
+            )
         top = self.mapping(root, "profile", TOP_KEYS)
         for key, node in top.items():
             self.lines[key] = node.start_mark.line + 1
@@ -323,8 +335,9 @@ class _Reader:
                 raise self.error(root, required, f"expected a {required} key")
         service = self.text(top["service"], "service")
         if not _SERVICE_NAME.match(service):
-            raise self.error(top["service"], "service",
-                             "expected a service name without '/' or spaces")
+            raise self.error(
+                top["service"], "service", "expected a service name without '/' or spaces"
+            )
         profile = Profile(service=service, steps=[], path=self.file, lines=self.lines)
         if "name" in top:
             profile.title = self.text(top["name"], "name")
@@ -346,8 +359,10 @@ class _Reader:
             profile.requires = self.requires(top["requires"])
         if "expect_start" in top:
             profile.expect_start = self.codes(top["expect_start"], "expect_start")
-        profile.steps = self.steps(top["steps"], Code.PAM_SUCCESS not in profile.expect_start
-                                   and bool(profile.expect_start))
+        profile.steps = self.steps(
+            top["steps"],
+            Code.PAM_SUCCESS not in profile.expect_start and bool(profile.expect_start),
+        )
         if "lesson" in top:
             profile.lesson = self.lesson(top["lesson"])
         return profile
@@ -375,8 +390,12 @@ class _Reader:
         if not directory.is_absolute() and self.file is not None:
             directory = self.file.parent / directory
         if not directory.is_dir():
-            raise self.error(node, "config", "expected system, lab, an existing directory "
-                             f"or a mapping of service files ({value!r} is not a directory)")
+            raise self.error(
+                node,
+                "config",
+                "expected system, lab, an existing directory "
+                f"or a mapping of service files ({value!r} is not a directory)",
+            )
         return directory
 
     def items(self, node: Node, fld: str) -> dict[str, str]:
@@ -389,8 +408,9 @@ class _Reader:
             short = item.short if item is not None else key
             if item is None or short not in PROFILE_ITEMS:
                 hint = " (the user has its own key: user)" if short == "user" else ""
-                raise self.error(value, _join(fld, key),
-                                 _unknown("item", key, PROFILE_ITEMS) + hint)
+                raise self.error(
+                    value, _join(fld, key), _unknown("item", key, PROFILE_ITEMS) + hint
+                )
             out[short] = self.text(value, _join(fld, key), allow_empty=True)
         return out
 
@@ -398,8 +418,9 @@ class _Reader:
         out: dict[str, str] = {}
         for key, (_, value) in self.string_map(node, "env").items():
             if not _ENV_NAME.match(key):
-                raise self.error(value, f"env.{key}", "expected a variable name "
-                                 "(letters, digits, _)")
+                raise self.error(
+                    value, f"env.{key}", "expected a variable name (letters, digits, _)"
+                )
             out[key] = self.text(value, f"env.{key}", allow_empty=True)
         return out
 
@@ -411,18 +432,21 @@ class _Reader:
             fld = f"answers[{i}]"
             keys = self.mapping(entry, fld, ("match", "answer"))
             if "answer" not in keys:
-                raise self.error(entry, f"{fld}.answer", "expected an answer: text, "
-                                 "{env: NAME} or {ask: true}")
+                raise self.error(
+                    entry, f"{fld}.answer", "expected an answer: text, {env: NAME} or {ask: true}"
+                )
             match = None
             if "match" in keys:
                 match = self.text(keys["match"], f"{fld}.match")
                 try:
                     re.compile(match)
                 except re.error as err:
-                    raise self.error(keys["match"], f"{fld}.match",
-                                     f"expected a regular expression ({err})") from None
-            out.append(self.answer(keys["answer"], f"{fld}.answer", match,
-                                   entry.start_mark.line + 1))
+                    raise self.error(
+                        keys["match"], f"{fld}.match", f"expected a regular expression ({err})"
+                    ) from None
+            out.append(
+                self.answer(keys["answer"], f"{fld}.answer", match, entry.start_mark.line + 1)
+            )
         return out
 
     def answer(self, node: Node, fld: str, match: str | None, line: int) -> Answer:
@@ -450,8 +474,11 @@ class _Reader:
         keys = self.mapping(node, "requires", REQUIRES_KEYS)
         root = self.boolean(keys["root"], "requires.root") if "root" in keys else False
         users = tuple(self.text_list(keys["users"], "requires.users")) if "users" in keys else ()
-        services = (tuple(self.text_list(keys["services"], "requires.services"))
-                    if "services" in keys else ())
+        services = (
+            tuple(self.text_list(keys["services"], "requires.services"))
+            if "services" in keys
+            else ()
+        )
         return Requires(root, users, services)
 
     def lesson(self, node: Node) -> Lesson:
@@ -459,8 +486,9 @@ class _Reader:
         if "question" not in keys:
             raise self.error(node, "lesson.question", "expected a question")
         hints = tuple(self.text_list(keys["hints"], "lesson.hints")) if "hints" in keys else ()
-        explanation = (self.text(keys["explanation"], "lesson.explanation")
-                       if "explanation" in keys else None)
+        explanation = (
+            self.text(keys["explanation"], "lesson.explanation") if "explanation" in keys else None
+        )
         return Lesson(self.text(keys["question"], "lesson.question"), hints, explanation)
 
     # ---- steps ------------------------------------------------------------------------------
@@ -469,8 +497,7 @@ class _Reader:
         if not isinstance(node, SequenceNode):
             raise self.error(node, "steps", "expected a list of steps like - authenticate")
         if start_fails and node.value:
-            raise self.error(node, "steps",
-                             "expected no steps when expect_start is a failure")
+            raise self.error(node, "steps", "expected no steps when expect_start is a failure")
         if not node.value and not start_fails:
             raise self.error(node, "steps", "expected at least one step")
         return [self.step(n, i) for i, n in enumerate(node.value)]
@@ -482,8 +509,11 @@ class _Reader:
             word = self.text(node, fld)
             return self.call_step(word, None, fld, node, line)
         if not isinstance(node, MappingNode) or len(node.value) != 1:
-            raise self.error(node, fld, "expected a step: a function name, or one function "
-                             "name with {flags, expect}")
+            raise self.error(
+                node,
+                fld,
+                "expected a step: a function name, or one function name with {flags, expect}",
+            )
         key_node, value_node = node.value[0]
         word = self.text(key_node, fld)
         if word == ITEM_STEP:
@@ -507,12 +537,16 @@ class _Reader:
             flags |= self.flags(options["flags"], f"{fld}.flags", function)
         elif flags & ~int(function.flags):
             raise self.error(at, f"{fld}.flags", self._flag_problem(function, flags))
-        return Step(function.short, function, flags, expect=self.expectation(options, fld),
-                    line=line)
+        return Step(
+            function.short, function, flags, expect=self.expectation(options, fld), line=line
+        )
 
     def flags(self, node: Node, fld: str, function: Function) -> int:
-        words = self.text_list(node, fld) if not (
-            isinstance(node, ScalarNode) and self.scalar(node) is None) else []
+        words = (
+            self.text_list(node, fld)
+            if not (isinstance(node, ScalarNode) and self.scalar(node) is None)
+            else []
+        )
         nodes = node.value if isinstance(node, SequenceNode) else [node] * len(words)
         flags = 0
         for word, sub in zip(words, nodes, strict=True):
@@ -523,8 +557,9 @@ class _Reader:
                 if not key.startswith("PAM_"):
                     key = "PAM_" + key
                 if key not in Flag.__members__:
-                    raise self.error(sub, fld, _unknown("flag", part.strip(),
-                                                        [f.name or "" for f in Flag]))
+                    raise self.error(
+                        sub, fld, _unknown("flag", part.strip(), [f.name or "" for f in Flag])
+                    )
                 flag = Flag[key]
                 if not flag & function.flags:
                     raise self.error(sub, fld, self._flag_problem(function, int(flag)))
@@ -545,8 +580,11 @@ class _Reader:
         if "expect_messages" in options:
             node = options["expect_messages"]
             if not isinstance(node, SequenceNode):
-                raise self.error(node, f"{fld}.expect_messages",
-                                 "expected a list of patterns, one per message ([] for none)")
+                raise self.error(
+                    node,
+                    f"{fld}.expect_messages",
+                    "expected a list of patterns, one per message ([] for none)",
+                )
             patterns = []
             for i, sub in enumerate(node.value):
                 sub_fld = f"{fld}.expect_messages[{i}]"
@@ -554,15 +592,17 @@ class _Reader:
                 try:
                     re.compile(pattern)
                 except re.error as err:
-                    raise self.error(sub, sub_fld,
-                                     f"expected a regular expression ({err})") from None
+                    raise self.error(
+                        sub, sub_fld, f"expected a regular expression ({err})"
+                    ) from None
                 patterns.append(pattern)
             messages = tuple(patterns)
         env: dict[str, str | None] | None = None
         if "expect_env" in options:
             env = {}
-            for key, (_, value) in self.string_map(options["expect_env"],
-                                                   f"{fld}.expect_env").items():
+            for key, (_, value) in self.string_map(
+                options["expect_env"], f"{fld}.expect_env"
+            ).items():
                 if isinstance(value, ScalarNode) and value.tag.endswith(":null"):
                     env[key] = None  # the variable must be absent
                 else:
@@ -576,8 +616,11 @@ class _Reader:
         expected = "expected true, false or [min, max] in microseconds"
         if isinstance(node, SequenceNode):
             values = [self.scalar(n) for n in node.value]
-            if (len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int)
-                                        for v in values) or values[0] > values[1]):
+            if (
+                len(values) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in values)
+                or values[0] > values[1]
+            ):
                 raise self.error(node, fld, expected)
             return (values[0], values[1])
         value = self.scalar(node)
@@ -587,8 +630,9 @@ class _Reader:
 
     def item_step(self, node: Node, fld: str, line: int) -> Step:
         if not isinstance(node, MappingNode) or not node.value:
-            raise self.error(node, fld, "expected a mapping of items to set, like {tty: "
-                             "/dev/pts/1}")
+            raise self.error(
+                node, fld, "expected a mapping of items to set, like {tty: /dev/pts/1}"
+            )
         values: dict[str, str] = {}
         codes: tuple[Code, ...] = (Code.PAM_SUCCESS,)
         rest = MappingNode(node.tag, [], node.start_mark, node.end_mark)
@@ -665,9 +709,11 @@ def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 _Dumper.add_representer(_Literal, _literal)
 _Dumper.add_representer(
-    _Flow, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+    _Flow, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
 _Dumper.add_representer(
-    _FlowMap, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+    _FlowMap, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+)
 _Dumper.add_representer(str, _text)
 
 
@@ -680,8 +726,9 @@ def to_data(profile: Profile) -> dict[str, Any]:
         out["description"] = profile.description
     out["service"] = profile.service
     if isinstance(profile.config, dict):
-        out["config"] = {k: _Literal(v if v.endswith("\n") else v + "\n")
-                         for k, v in profile.config.items()}
+        out["config"] = {
+            k: _Literal(v if v.endswith("\n") else v + "\n") for k, v in profile.config.items()
+        }
     elif isinstance(profile.config, Path):
         out["config"] = _relative(profile.config, profile.path)
     elif profile.config != CONFIG_SYSTEM:
@@ -698,8 +745,15 @@ def to_data(profile: Profile) -> dict[str, Any]:
         out["timeout"] = profile.timeout
     req = profile.requires
     if req != Requires():
-        out["requires"] = {k: v for k, v in (("root", req.root), ("users", _Flow(req.users)),
-                                             ("services", _Flow(req.services))) if v}
+        out["requires"] = {
+            k: v
+            for k, v in (
+                ("root", req.root),
+                ("users", _Flow(req.users)),
+                ("services", _Flow(req.services)),
+            )
+            if v
+        }
     if profile.expect_start != (Code.PAM_SUCCESS,):
         out["expect_start"] = _codes_data(profile.expect_start)
     out["steps"] = [_step_data(s) for s in profile.steps]
@@ -769,8 +823,14 @@ def _step_data(step: Step) -> Any:
 
 def dumps(profile: Profile) -> str:
     """YAML text that reads as if written by hand; never holds a secret value."""
-    return yaml.dump(to_data(profile), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    return yaml.dump(
+        to_data(profile),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
 
 
 def save(profile: Profile, path: str | os.PathLike[str]) -> Path:
@@ -847,8 +907,9 @@ def user_dirs() -> list[Path]:
 
 def _yaml_files(directory: Path) -> Iterator[Path]:
     if directory.is_dir():
-        yield from sorted(p for p in directory.iterdir()
-                          if p.suffix in (".yaml", ".yml") and p.is_file())
+        yield from sorted(
+            p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+        )
 
 
 def discover() -> list[ProfileEntry]:
@@ -890,5 +951,10 @@ def resolve(reference: str) -> Path:
                 path = directory / f"{stem}{suffix}"
                 if path.is_file():
                     return path
-    raise ProfileError(reference, 1, "profile", "expected a profile file or the name of a "
-                       "bundled or user profile (see: pamexplorer profiles)")
+    raise ProfileError(
+        reference,
+        1,
+        "profile",
+        "expected a profile file or the name of a "
+        "bundled or user profile (see: pamexplorer profiles)",
+    )

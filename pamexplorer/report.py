@@ -44,7 +44,8 @@ def to_json(results: Sequence[ProfileResult], *, several: bool = True) -> str:
 def _message_line(message: dict[str, Any]) -> str:
     answer = message.get("answer")
     return message_line(
-        MessageStyle[str(message["style"])], str(message["text"]),
+        MessageStyle[str(message["style"])],
+        str(message["text"]),
         None if answer is None else str(answer),
     )
 
@@ -128,8 +129,12 @@ def to_junit(results: Sequence[ProfileResult]) -> str:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         elapsed = 0.0
         if result.status in (ERROR, SKIPPED) and not result.steps:
-            case = ET.SubElement(suite, "testcase", classname=result.profile,
-                                 name="load" if result.status == ERROR else "profile")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=result.profile,
+                name="load" if result.status == ERROR else "profile",
+            )
             counts["tests"] += 1
             if result.status == ERROR:
                 ET.SubElement(case, "error", message=result.reason or "bad profile")
@@ -140,19 +145,25 @@ def to_junit(results: Sequence[ProfileResult]) -> str:
         for step in result.steps:
             counts["tests"] += 1
             elapsed += step.duration_ms / 1000
-            case = ET.SubElement(suite, "testcase", classname=result.profile,
-                                 name=f"{step.index:02d} {step.step}",
-                                 time=f"{step.duration_ms / 1000:.6f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=result.profile,
+                name=f"{step.index:02d} {step.step}",
+                time=f"{step.duration_ms / 1000:.6f}",
+            )
             if step.status == CRASHED:
-                ET.SubElement(case, "error", message=step.text,
-                              type="crash").text = _step_details(step)
+                ET.SubElement(case, "error", message=step.text, type="crash").text = _step_details(
+                    step
+                )
                 counts["errors"] += 1
             elif step.status == "not run":
                 ET.SubElement(case, "skipped", message="not run")
                 counts["skipped"] += 1
             elif not step.ok:
-                ET.SubElement(case, "failure", message="; ".join(step.problems),
-                              type=step.name or "failure").text = _step_details(step)
+                ET.SubElement(
+                    case, "failure", message="; ".join(step.problems), type=step.name or "failure"
+                ).text = _step_details(step)
                 counts["failures"] += 1
             else:
                 ET.SubElement(case, "system-out").text = _step_details(step)

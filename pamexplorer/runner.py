@@ -151,10 +151,16 @@ class ProfileConversation:
     """Answers prompts from a profile's ``answers``: the first ``match`` that finds the prompt
     wins, else the next answer without ``match``; anything else aborts the conversation."""
 
-    def __init__(self, answers: Sequence[Answer], values: dict[int, str], secrets: Secrets,
-                 ask: AskFunction | None) -> None:
-        self.patterns = [(re.compile(a.match), i) for i, a in enumerate(answers)
-                         if a.match is not None]
+    def __init__(
+        self,
+        answers: Sequence[Answer],
+        values: dict[int, str],
+        secrets: Secrets,
+        ask: AskFunction | None,
+    ) -> None:
+        self.patterns = [
+            (re.compile(a.match), i) for i, a in enumerate(answers) if a.match is not None
+        ]
         self.ordered = [i for i, a in enumerate(answers) if a.match is None]
         self.answers = list(answers)
         self.values = values  # index -> resolved value (literals and env answers)
@@ -203,8 +209,7 @@ def skip_reason(profile: Profile) -> str | None:
         services.insert(0, profile.service)
     for service in services:
         if not _system_service_exists(service):
-            return (f"service {service!r} is not configured on this system "
-                    f"(no /etc/pam.d/{service})")
+            return f"service {service!r} is not configured on this system (no /etc/pam.d/{service})"
     users = list(req.users)
     if profile.config == CONFIG_SYSTEM and profile.user is not None:
         users.insert(0, profile.user)
@@ -251,23 +256,33 @@ def resolve_answers(profile: Profile, secrets: Secrets) -> dict[int, str]:
             value = os.environ.get(answer.env)
             if value is None:
                 file = str(profile.path) if profile.path else "<profile>"
-                raise ProfileError(file, answer.line, f"answers[{i}].answer.env",
-                                   f"expected the environment variable {answer.env} to be set")
+                raise ProfileError(
+                    file,
+                    answer.line,
+                    f"answers[{i}].answer.env",
+                    f"expected the environment variable {answer.env} to be set",
+                )
             secrets.add(value)
             values[i] = value
     return values
 
 
-def run_profile(profile: Profile, engine: Engine | None = None,
-                ask: AskFunction | None = None) -> ProfileResult:
+def run_profile(
+    profile: Profile, engine: Engine | None = None, ask: AskFunction | None = None
+) -> ProfileResult:
     """Run one profile; never raises for PAM outcomes, crashes or timeouts (see ``status``).
 
     Raises :class:`ProfileError` only for a run-time problem of the profile itself (an ``env``
     answer whose variable is not set).
     """
     result = ProfileResult(
-        profile.name, profile.display_title, str(profile.path) if profile.path else None,
-        PASSED, service=profile.service, user=profile.user, config=profile.config_kind,
+        profile.name,
+        profile.display_title,
+        str(profile.path) if profile.path else None,
+        PASSED,
+        service=profile.service,
+        user=profile.user,
+        config=profile.config_kind,
     )
     reason = skip_reason(profile)
     if reason is not None:
@@ -280,9 +295,15 @@ def run_profile(profile: Profile, engine: Engine | None = None,
     timeout = profile.timeout or DEFAULT_TIMEOUT
     with confdir_for(profile) as confdir:
         try:
-            session = engine.start(profile.service, profile.user, confdir=confdir,
-                                   items=profile.items, env=profile.env,
-                                   conversation=conversation, timeout=timeout)
+            session = engine.start(
+                profile.service,
+                profile.user,
+                confdir=confdir,
+                items=profile.items,
+                env=profile.env,
+                conversation=conversation,
+                timeout=timeout,
+            )
         except EngineCrashed as err:
             result.steps.append(crashed_step(0, "start", "pam_start", err, secrets))
             result.status, result.reason = CRASHED, secrets.scrub(str(err))
@@ -307,8 +328,9 @@ def run_profile(profile: Profile, engine: Engine | None = None,
     return result
 
 
-def run_step(session: Session, number: int, step: Step,
-             secrets: Secrets) -> tuple[StepResult, CallRecord | None]:
+def run_step(
+    session: Session, number: int, step: Step, secrets: Secrets
+) -> tuple[StepResult, CallRecord | None]:
     """Run one step of a profile in ``session``: its result, and the call record for a PAM
     call (None for set_item and putenv steps). ``EngineCrashed`` propagates: the transaction
     is over, and the caller decides what becomes of the steps left."""
@@ -329,21 +351,33 @@ def run_step(session: Session, number: int, step: Step,
     except EngineCrashed:
         raise
     except EngineError as err:
-        outcome = StepResult(number, step.label(), step.libpam_name, [], None, "error",
-                             secrets.scrub(str(err)), step.expect.code_names(), False,
-                             FAILED, [secrets.scrub(str(err))])
+        outcome = StepResult(
+            number,
+            step.label(),
+            step.libpam_name,
+            [],
+            None,
+            "error",
+            secrets.scrub(str(err)),
+            step.expect.code_names(),
+            False,
+            FAILED,
+            [secrets.scrub(str(err))],
+        )
     outcome.line = step.line
     return outcome, record
 
 
-def _run_steps(result: ProfileResult, steps: Sequence[Step], session: Session,
-               secrets: Secrets) -> None:
+def _run_steps(
+    result: ProfileResult, steps: Sequence[Step], session: Session, secrets: Secrets
+) -> None:
     for number, step in enumerate(steps, start=1):
         try:
             outcome, _ = run_step(session, number, step, secrets)
         except EngineCrashed as err:
-            result.steps.append(crashed_step(number, step.label(), step.libpam_name, err,
-                                              secrets, step.line))
+            result.steps.append(
+                crashed_step(number, step.label(), step.libpam_name, err, secrets, step.line)
+            )
             result.status, result.reason = CRASHED, secrets.scrub(str(err))
             _not_run(result, steps[number:], number + 1)
             return
@@ -352,25 +386,49 @@ def _run_steps(result: ProfileResult, steps: Sequence[Step], session: Session,
 
 def _not_run(result: ProfileResult, steps: Sequence[Step], first: int) -> None:
     for number, step in enumerate(steps, start=first):
-        result.steps.append(StepResult(
-            number, step.label(), step.libpam_name, flag_names(step.flags), None, "", "",
-            step.expect.code_names(), False, "not run",
-            ["not run: the transaction ended before this step"], line=step.line))
+        result.steps.append(
+            StepResult(
+                number,
+                step.label(),
+                step.libpam_name,
+                flag_names(step.flags),
+                None,
+                "",
+                "",
+                step.expect.code_names(),
+                False,
+                "not run",
+                ["not run: the transaction ended before this step"],
+                line=step.line,
+            )
+        )
 
 
-def crashed_step(index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets,
-                  line: int = 0) -> StepResult:
+def crashed_step(
+    index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets, line: int = 0
+) -> StepResult:
     text = secrets.scrub(str(err))
-    return StepResult(index, label, function, [], None, err.kind, text, [], False, CRASHED,
-                      [text], line=line)
+    return StepResult(
+        index, label, function, [], None, err.kind, text, [], False, CRASHED, [text], line=line
+    )
 
 
 def code_step(index: int, step: Step, code: int, secrets: Secrets) -> StepResult:
     info = describe(code)
     problems = _code_problems(code, step.expect.codes)
-    return StepResult(index, step.label(), step.libpam_name, [], code, info.name, info.text,
-                      step.expect.code_names(), not problems, PASSED if not problems else FAILED,
-                      problems)
+    return StepResult(
+        index,
+        step.label(),
+        step.libpam_name,
+        [],
+        code,
+        info.name,
+        info.text,
+        step.expect.code_names(),
+        not problems,
+        PASSED if not problems else FAILED,
+        problems,
+    )
 
 
 def _code_problems(code: int, expected: Sequence[Code]) -> list[str]:
@@ -380,8 +438,9 @@ def _code_problems(code: int, expected: Sequence[Code]) -> list[str]:
     return [f"expected {names}, got {describe(code).name} ({code})"]
 
 
-def call_step(index: int, label: str, record: CallRecord, expect: Expectation,
-               secrets: Secrets) -> StepResult:
+def call_step(
+    index: int, label: str, record: CallRecord, expect: Expectation, secrets: Secrets
+) -> StepResult:
     messages = [_scrub_exchange(m.to_dict(), secrets) for m in record.messages]
     problems = _code_problems(record.code, expect.codes)
     if expect.messages is not None:
@@ -391,10 +450,21 @@ def call_step(index: int, label: str, record: CallRecord, expect: Expectation,
     if expect.fail_delay is not None:
         problems += _delay_problems(record.fail_delay_us, expect.fail_delay)
     return StepResult(
-        index, label, record.function, record.flag_names(), record.code, record.name,
-        record.text, expect.code_names(), not problems, PASSED if not problems else FAILED,
-        [secrets.scrub(p) for p in problems], messages, record.duration_ms,
-        {k: secrets.scrub(v) for k, v in record.env.items()}, record.fail_delay_us,
+        index,
+        label,
+        record.function,
+        record.flag_names(),
+        record.code,
+        record.name,
+        record.text,
+        expect.code_names(),
+        not problems,
+        PASSED if not problems else FAILED,
+        [secrets.scrub(p) for p in problems],
+        messages,
+        record.duration_ms,
+        {k: secrets.scrub(v) for k, v in record.env.items()},
+        record.fail_delay_us,
         [secrets.scrub(line) for line in record.output],
     )
 
@@ -405,8 +475,11 @@ def _scrub_exchange(message: dict[str, Any], secrets: Secrets) -> dict[str, Any]
         answer = REDACTED
     elif isinstance(answer, str):
         answer = secrets.scrub(answer)
-    return {"style": message["style"], "text": secrets.scrub(str(message["text"])),
-            "answer": answer}
+    return {
+        "style": message["style"],
+        "text": secrets.scrub(str(message["text"])),
+        "answer": answer,
+    }
 
 
 def _message_problems(texts: list[str], patterns: Sequence[str]) -> list[str]:
@@ -419,8 +492,9 @@ def _message_problems(texts: list[str], patterns: Sequence[str]) -> list[str]:
     return problems
 
 
-def _env_problems(env: dict[str, str], expected: dict[str, str | None],
-                  secrets: Secrets) -> list[str]:
+def _env_problems(
+    env: dict[str, str], expected: dict[str, str | None], secrets: Secrets
+) -> list[str]:
     problems = []
     for name, value in expected.items():
         actual = env.get(name)

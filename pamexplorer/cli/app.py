@@ -21,10 +21,12 @@ examples:
 
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--confdir", metavar="DIR",
-                       help="read service files from DIR (pam_start_confdir)")
-    where.add_argument("--lab", action="store_true",
-                       help="use the bundled lab services (a private sandbox)")
+    where.add_argument(
+        "--confdir", metavar="DIR", help="read service files from DIR (pam_start_confdir)"
+    )
+    where.add_argument(
+        "--lab", action="store_true", help="use the bundled lab services (a private sandbox)"
+    )
     parser.add_argument("--service", metavar="NAME", help="open this service directly")
     parser.add_argument("--user", metavar="NAME", help="user for pam_start (default: you)")
     parser.add_argument("--profile", metavar="PROFILE", help="open a profile or lab lesson")
@@ -39,8 +41,13 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n  pamexplorer screenshots\n  pamexplorer screenshots /tmp/shots\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    shots.add_argument("dir", nargs="?", default="screenshots", type=Path,
-                       help="output directory (default: ./screenshots)")
+    shots.add_argument(
+        "dir",
+        nargs="?",
+        default="screenshots",
+        type=Path,
+        help="output directory (default: ./screenshots)",
+    )
     shots.set_defaults(func=screenshots)
 
 

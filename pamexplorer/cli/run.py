@@ -50,8 +50,9 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("profiles", nargs="+", metavar="PROFILE", help="a file or profile name")
-    run.add_argument("--format", choices=FORMATS, default="text",
-                     help="report format (default: text)")
+    run.add_argument(
+        "--format", choices=FORMATS, default="text", help="report format (default: text)"
+    )
     run.set_defaults(func=run_command)
 
     listing = subparsers.add_parser(
@@ -61,8 +62,9 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         epilog=PROFILES_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    listing.add_argument("--format", choices=("text", "json"), default="text",
-                         help="output format (default: text)")
+    listing.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
     listing.set_defaults(func=profiles_command)
 
 
@@ -96,8 +98,13 @@ def profiles_command(args: argparse.Namespace) -> int:
     entries = discover()
     if args.format == "json":
         data = [
-            {"name": e.name, "title": e.title, "path": str(e.path), "bundled": e.bundled,
-             **({"error": e.error} if e.error else {})}
+            {
+                "name": e.name,
+                "title": e.title,
+                "path": str(e.path),
+                "bundled": e.bundled,
+                **({"error": e.error} if e.error else {}),
+            }
             for e in entries
         ]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

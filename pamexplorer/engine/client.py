@@ -77,7 +77,9 @@ def describe_death(death: ExitStatus, during: str) -> EngineCrashed:
     if death.signal is not None:
         return EngineCrashed("crash", during, f"{death.signal} during {during}", death.signal)
     return EngineCrashed(
-        "crash", during, f"module exited with status {death.status} during {during}",
+        "crash",
+        during,
+        f"module exited with status {death.status} during {during}",
         status=death.status,
     )
 
@@ -454,9 +456,7 @@ class Session:
                     self.channel.feed()
 
     def _converse(self, event: Frame) -> None:
-        messages = [
-            Message(MessageStyle[m["style"]], m["text"]) for m in event.get("messages", [])
-        ]
+        messages = [Message(MessageStyle[m["style"]], m["text"]) for m in event.get("messages", [])]
         try:
             answers = list(self.conversation.respond(messages))
         except ConversationAborted:

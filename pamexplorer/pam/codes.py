@@ -216,8 +216,11 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
     Code.PAM_SYSTEM_ERR: (
         "A system error: libpam or a module hit a failure outside PAM, or the application "
         "misused the API.",
-        ("NULL handle", "flags given that the call does not accept",
-         "module could not read a system file"),
+        (
+            "NULL handle",
+            "flags given that the call does not accept",
+            "module could not read a system file",
+        ),
     ),
     Code.PAM_BUF_ERR: (
         "Memory could not be allocated.",
@@ -225,9 +228,12 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
     ),
     Code.PAM_PERM_DENIED: (
         "Permission denied. Also libpam's verdict when no module decided anything.",
-        ("an empty stack for this type and no 'other'", "every module returned PAM_IGNORE",
-         "a broken configuration line (unknown type, missing control)",
-         "a jump past the end of the stack"),
+        (
+            "an empty stack for this type and no 'other'",
+            "every module returned PAM_IGNORE",
+            "a broken configuration line (unknown type, missing control)",
+            "a jump past the end of the stack",
+        ),
     ),
     Code.PAM_AUTH_ERR: (
         "Authentication failed: the user did not prove who they are.",
@@ -259,8 +265,11 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
     ),
     Code.PAM_SESSION_ERR: (
         "A session module failed to open or close the session.",
-        ("home directory creation failed", "limits could not be set",
-         "pam_systemd could not register"),
+        (
+            "home directory creation failed",
+            "limits could not be set",
+            "pam_systemd could not register",
+        ),
     ),
     Code.PAM_CRED_UNAVAIL: (
         "The user's credentials could not be retrieved.",
@@ -309,8 +318,12 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
     Code.PAM_ABORT: (
         "Critical error: the transaction must end. pam_start returns it when the "
         "configuration cannot be read.",
-        ("service file unreadable or malformed", "a '\\' at the end of a service file",
-         "a failing @include", "a call resumed after PAM_INCOMPLETE by another function"),
+        (
+            "service file unreadable or malformed",
+            "a '\\' at the end of a service file",
+            "a failing @include",
+            "a call resumed after PAM_INCOMPLETE by another function",
+        ),
     ),
     Code.PAM_AUTHTOK_EXPIRED: (
         "The user's password (authentication token) has expired.",

@@ -163,13 +163,12 @@ class ConversationBridge:
         for i, answer in enumerate(answers):
             if answer is not None:
                 data = answer.encode("utf-8")
-                ctypes.cast(
-                    ctypes.addressof(responses[i]), ctypes.POINTER(ctypes.c_void_p)
-                )[0] = libpam.libc.strdup(data)
+                ctypes.cast(ctypes.addressof(responses[i]), ctypes.POINTER(ctypes.c_void_p))[0] = (
+                    libpam.libc.strdup(data)
+                )
             responses[i].resp_retcode = 0
         p_response[0] = responses
         return int(Code.PAM_SUCCESS)
-
 
 
 _bridge_keys = itertools.count(1)

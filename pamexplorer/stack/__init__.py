@@ -14,7 +14,20 @@ from pamexplorer.stack.simulate import (
 )
 
 __all__ = [
-    "CallResult", "Finding", "Include", "PathStep", "Paths", "ResultOverride", "Rule",
-    "Simulation", "Simulator", "Stack", "StartResult", "lint", "list_services",
-    "parse_result_spec", "resolve", "simulate",
+    "CallResult",
+    "Finding",
+    "Include",
+    "PathStep",
+    "Paths",
+    "ResultOverride",
+    "Rule",
+    "Simulation",
+    "Simulator",
+    "Stack",
+    "StartResult",
+    "lint",
+    "list_services",
+    "parse_result_spec",
+    "resolve",
+    "simulate",
 ]

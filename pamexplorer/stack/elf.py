@@ -59,8 +59,7 @@ def _read(path: str) -> ModuleFile:
         symbols = dynamic_symbols(data, b"pam_sm_")
     except (ValueError, struct.error, IndexError) as err:
         return ModuleFile(path, True, False, frozenset(), f"not a loadable module: {err}")
-    return ModuleFile(path, True, True,
-                      frozenset(s for s in symbols if s.startswith("pam_sm_")))
+    return ModuleFile(path, True, True, frozenset(s for s in symbols if s.startswith("pam_sm_")))
 
 
 def dynamic_symbols(data: bytes, prefix: bytes = b"") -> list[str]:
@@ -77,11 +76,11 @@ def dynamic_symbols(data: bytes, prefix: bytes = b"") -> list[str]:
     if e_type != 3:  # ET_DYN
         raise ValueError("not a shared object")
     if is64:
-        shoff, = struct.unpack_from(end + "Q", data, 0x28)
+        (shoff,) = struct.unpack_from(end + "Q", data, 0x28)
         shentsize, shnum = struct.unpack_from(end + "HH", data, 0x3A)
         sh_fmt, sym_fmt = end + "IIQQQQIIQQ", end + "IBBHQQ"
     else:
-        shoff, = struct.unpack_from(end + "I", data, 0x20)
+        (shoff,) = struct.unpack_from(end + "I", data, 0x20)
         shentsize, shnum = struct.unpack_from(end + "HH", data, 0x2E)
         sh_fmt, sym_fmt = end + "IIIIIIIIII", end + "IIIBBH"
     sections = [struct.unpack_from(sh_fmt, data, shoff + i * shentsize) for i in range(shnum)]
@@ -92,7 +91,7 @@ def dynamic_symbols(data: bytes, prefix: bytes = b"") -> list[str]:
         offset, size, link, entsize = sec[4], sec[5], sec[6], sec[9]
         strtab = sections[link]
         str_off, str_size = strtab[4], strtab[5]
-        strings = data[str_off:str_off + str_size]
+        strings = data[str_off : str_off + str_size]
         for k in range(size // entsize if entsize else 0):
             sym = struct.unpack_from(sym_fmt, data, offset + k * entsize)
             if is64:

@@ -17,17 +17,21 @@ from pamexplorer.stack.model import (
 from pamexplorer.stack.simulate import _DENY, debug_code
 
 #: Services where ``pam_rootok sufficient`` is the intended design (root may switch freely).
-SU_LIKE = frozenset({"su", "su-l", "runuser", "runuser-l", "chfn", "chsh", "chage", "sudo",
-                     "sudo-i"})
+SU_LIKE = frozenset(
+    {"su", "su-l", "runuser", "runuser-l", "chfn", "chsh", "chage", "sudo", "sudo-i"}
+)
 _FUNCTIONS = {
     "auth": (Function.AUTHENTICATE, Function.SETCRED),
     "account": (Function.ACCT_MGMT,),
     "session": (Function.OPEN_SESSION, Function.CLOSE_SESSION),
     "password": (Function.CHAUTHTOK,),
 }
-_DEBUG_EVENTS = {"auth": ("auth", "cred"), "account": ("acct",),
-                 "session": ("open_session", "close_session"),
-                 "password": ("prechauthtok", "chauthtok")}
+_DEBUG_EVENTS = {
+    "auth": ("auth", "cred"),
+    "account": ("acct",),
+    "session": ("open_session", "close_session"),
+    "password": ("prechauthtok", "chauthtok"),
+}
 _ALL_CODES = frozenset(range(RETURN_VALUES))
 
 
@@ -106,9 +110,15 @@ def lint(stack: Stack) -> list[Finding]:
     for finding in stack.findings:
         add(finding)
     if stack.start.code and not stack.start.crash and not stack.findings:
-        add(Finding("error", stack.source or stack.confdir or "/etc/pam.d", 0,
-                    f"pam_start fails for {stack.name}: {stack.start.reason}",
-                    "pam_start returns PAM_ABORT and no call can be made"))
+        add(
+            Finding(
+                "error",
+                stack.source or stack.confdir or "/etc/pam.d",
+                0,
+                f"pam_start fails for {stack.name}: {stack.start.reason}",
+                "pam_start returns PAM_ABORT and no call can be made",
+            )
+        )
     for rule in (*stack.rules, *stack.other_rules):
         for finding in _rule_findings(rule, stack.name):
             add(finding)
@@ -116,22 +126,34 @@ def lint(stack: Stack) -> list[Finding]:
         for module_type in MODULE_TYPES:
             if not stack.chain(module_type):
                 calls = ", ".join(f.value for f in _FUNCTIONS[module_type])
-                add(Finding("warning", stack.source or stack.name, 0,
-                            f"service {stack.name} has no {module_type} rules and no other "
-                            f"{module_type} rules: calls to {calls} return PAM_PERM_DENIED",
-                            "libpam falls back to 'other' per type; with neither, dispatch "
-                            "returns PAM_PERM_DENIED"))
+                add(
+                    Finding(
+                        "warning",
+                        stack.source or stack.name,
+                        0,
+                        f"service {stack.name} has no {module_type} rules and no other "
+                        f"{module_type} rules: calls to {calls} return PAM_PERM_DENIED",
+                        "libpam falls back to 'other' per type; with neither, dispatch "
+                        "returns PAM_PERM_DENIED",
+                    )
+                )
         for chains in (stack.rules, stack.other_rules):
             for module_type in MODULE_TYPES:
                 chain = tuple(r for r in chains if r.type == module_type)
                 for rule in unreachable(chain):
                     # pam-auth-update's "[default=1] pam_permit; requisite pam_deny" idiom
                     idiom = rule.module_name == "pam_deny.so"
-                    add(Finding("info" if idiom else "warning", rule.file, rule.line,
-                                f"no path reaches this {module_type} rule "
-                                f"({rule.module or rule.control})",
-                                "every return code of the rules before it stops the stack or "
-                                "jumps over it"))
+                    add(
+                        Finding(
+                            "info" if idiom else "warning",
+                            rule.file,
+                            rule.line,
+                            f"no path reaches this {module_type} rule "
+                            f"({rule.module or rule.control})",
+                            "every return code of the rules before it stops the stack or "
+                            "jumps over it",
+                        )
+                    )
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(found.values(), key=lambda f: (f.file, f.line, order[f.severity]))
 
@@ -142,33 +164,64 @@ def _rule_findings(rule: Rule, service: str) -> Iterable[Finding]:
     where = (rule.file, rule.line)
     if not rule.exists:
         if rule.silent:
-            yield Finding("info", *where, f"module {rule.module} is not installed (the '-' "
-                          "type keeps this quiet)", "the rule returns PAM_MODULE_UNKNOWN under "
-                          "its control; '-' only silences the log line")
+            yield Finding(
+                "info",
+                *where,
+                f"module {rule.module} is not installed (the '-' type keeps this quiet)",
+                "the rule returns PAM_MODULE_UNKNOWN under "
+                "its control; '-' only silences the log line",
+            )
         else:
-            yield Finding("error", *where, f"module {rule.module} not found "
-                          f"({rule.path})", "libpam cannot load it; the rule returns "
-                          "PAM_MODULE_UNKNOWN under its control")
+            yield Finding(
+                "error",
+                *where,
+                f"module {rule.module} not found ({rule.path})",
+                "libpam cannot load it; the rule returns PAM_MODULE_UNKNOWN under its control",
+            )
         return
     if not rule.loadable:
-        yield Finding("error", *where, f"{rule.path} is not a loadable PAM module",
-                      "dlopen will fail; the rule returns PAM_MODULE_UNKNOWN")
+        yield Finding(
+            "error",
+            *where,
+            f"{rule.path} is not a loadable PAM module",
+            "dlopen will fail; the rule returns PAM_MODULE_UNKNOWN",
+        )
         return
     lacking = [s for s in TYPE_SYMBOLS[rule.type] if s not in rule.symbols]
     if lacking:
-        yield Finding("warning", *where, f"{rule.module_name} does not export "
-                      f"{' or '.join(lacking)} for type {rule.type}",
-                      "libpam returns PAM_MODULE_UNKNOWN for that call at this rule")
+        yield Finding(
+            "warning",
+            *where,
+            f"{rule.module_name} does not export {' or '.join(lacking)} for type {rule.type}",
+            "libpam returns PAM_MODULE_UNKNOWN for that call at this rule",
+        )
     control = rule.control.lower()
-    if rule.type == "auth" and rule.module_name == "pam_permit.so" and (
-            control == "sufficient" or rule.actions[0] == ACTION_DONE):
-        yield Finding("warning", *where, "sufficient pam_permit.so in auth lets anyone "
-                      "authenticate", "pam_permit always succeeds and 'done' ends the stack "
-                      "with success")
-    if rule.module_name == "pam_rootok.so" and rule.actions[0] == ACTION_DONE \
-            and service not in SU_LIKE:
-        yield Finding("warning", *where, f"pam_rootok sufficient in {service}: root passes "
-                      "without any other check", "usual only in su-like services")
+    if (
+        rule.type == "auth"
+        and rule.module_name == "pam_permit.so"
+        and (control == "sufficient" or rule.actions[0] == ACTION_DONE)
+    ):
+        yield Finding(
+            "warning",
+            *where,
+            "sufficient pam_permit.so in auth lets anyone authenticate",
+            "pam_permit always succeeds and 'done' ends the stack with success",
+        )
+    if (
+        rule.module_name == "pam_rootok.so"
+        and rule.actions[0] == ACTION_DONE
+        and service not in SU_LIKE
+    ):
+        yield Finding(
+            "warning",
+            *where,
+            f"pam_rootok sufficient in {service}: root passes without any other check",
+            "usual only in su-like services",
+        )
     if "nullok" in rule.args:
-        yield Finding("info", *where, f"{rule.module_name} nullok accepts an empty password",
-                      "accounts with an empty password field can log in without one")
+        yield Finding(
+            "info",
+            *where,
+            f"{rule.module_name} nullok accepts an empty password",
+            "accounts with an empty password field can log in without one",
+        )

@@ -63,12 +63,16 @@ def assemble_lines(data: bytes) -> Assembled:
         while True:
             room = BUF_SIZE - len(buf) - 1
             if room <= 0:
-                return Assembled(tuple(out), "line longer than libpam's 1024-byte buffer",
-                                 start_line or lineno)
+                return Assembled(
+                    tuple(out), "line longer than libpam's 1024-byte buffer", start_line or lineno
+                )
             if pos >= end:
                 if used:
-                    return Assembled(tuple(out), "'\\' continues the last line past the end "
-                                     "of the file", start_line)
+                    return Assembled(
+                        tuple(out),
+                        "'\\' continues the last line past the end of the file",
+                        start_line,
+                    )
                 return Assembled(tuple(out))
             nl = data.find(b"\n", pos, pos + room)
             chunk_end = nl + 1 if nl >= 0 else min(end, pos + room)

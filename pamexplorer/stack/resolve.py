@@ -129,8 +129,10 @@ class _Loader:
         if self.confdir is not None:
             candidates = [os.path.join(self.confdir, name)]
         else:
-            candidates = [os.path.join(self.paths.pam_d, name),
-                          os.path.join(self.paths.dist_d, name)]
+            candidates = [
+                os.path.join(self.paths.pam_d, name),
+                os.path.join(self.paths.dist_d, name),
+            ]
         for path in candidates:
             if read_service_file(path) is not None:
                 return path
@@ -151,31 +153,59 @@ class _Loader:
         return first or (candidates[0], False, False, frozenset())
 
     # -- _pam_load_conf_file ------------------------------------------------------------
-    def load_include(self, target: str | None, service: str, module_type: str | None,
-                     stack_level: int, origin: tuple[Include, ...], file: str, line: int) -> bool:
+    def load_include(
+        self,
+        target: str | None,
+        service: str,
+        module_type: str | None,
+        stack_level: int,
+        origin: tuple[Include, ...],
+        file: str,
+        line: int,
+    ) -> bool:
         if stack_level >= SUBSTACK_MAX_LEVEL:
-            self.note("error", file, line, f"substack nesting deeper than {SUBSTACK_MAX_LEVEL} "
-                      "levels: this line always fails",
-                      "libpam refuses to read a substack at level 16 and installs a rule that "
-                      "returns PAM_PERM_DENIED instead")
+            self.note(
+                "error",
+                file,
+                line,
+                f"substack nesting deeper than {SUBSTACK_MAX_LEVEL} levels: this line always fails",
+                "libpam refuses to read a substack at level 16 and installs a rule that "
+                "returns PAM_PERM_DENIED instead",
+            )
             return False
         if target is None:
-            raise _Crash(f"{origin[-1].kind} with no file name" if origin else "include with "
-                         "no file name", file, line)
+            raise _Crash(
+                f"{origin[-1].kind} with no file name" if origin else "include with no file name",
+                file,
+                line,
+            )
         path = target if target.startswith("/") else os.path.join(self.paths.pam_d, target)
         if read_service_file(path) is None:
-            self.note("error", file, line, f"{origin[-1].kind} target {path} cannot be read: "
-                      "this line always fails",
-                      "libpam turns an include it cannot open into a rule that returns "
-                      "PAM_PERM_DENIED" + (" (a relative name is read from /etc/pam.d even "
-                                           "with a confdir)" if self.confdir and
-                                           not target.startswith("/") else ""))
+            self.note(
+                "error",
+                file,
+                line,
+                f"{origin[-1].kind} target {path} cannot be read: this line always fails",
+                "libpam turns an include it cannot open into a rule that returns "
+                "PAM_PERM_DENIED"
+                + (
+                    " (a relative name is read from /etc/pam.d even with a confdir)"
+                    if self.confdir and not target.startswith("/")
+                    else ""
+                ),
+            )
             return False
         return self.parse_file(path, service, module_type, stack_level, origin)
 
     # -- _pam_parse_conf_file -----------------------------------------------------------
-    def parse_file(self, path: str, known_service: str | None, requested: str | None,
-                   stack_level: int, origin: tuple[Include, ...]) -> bool:
+    def parse_file(
+        self,
+        path: str,
+        known_service: str | None,
+        requested: str | None,
+        stack_level: int,
+        origin: tuple[Include, ...],
+    ) -> bool:
         state = (path, requested, stack_level, (known_service or "").lower())
         if state in self.active:
             inc = origin[-1]
@@ -186,24 +216,42 @@ class _Loader:
         self.active.add(state)
         try:
             for logical in assembled.lines:
-                if not self.parse_line(path, logical.line, logical.text, known_service,
-                                       requested, stack_level, origin):
+                if not self.parse_line(
+                    path, logical.line, logical.text, known_service, requested, stack_level, origin
+                ):
                     return False
                 if logical.has_cr:
-                    self.note("warning", path, logical.line, "carriage return (\\r) in the line",
-                              "libpam splits only on space, tab and newline, so \\r becomes part "
-                              "of a token (a module name 'x.so\\r' is not found)")
+                    self.note(
+                        "warning",
+                        path,
+                        logical.line,
+                        "carriage return (\\r) in the line",
+                        "libpam splits only on space, tab and newline, so \\r becomes part "
+                        "of a token (a module name 'x.so\\r' is not found)",
+                    )
             if assembled.error:
-                self.note("error", path, assembled.error_line,
-                          assembled.error + ": pam_start fails with PAM_ABORT",
-                          "libpam's line reader returns an error for the whole file")
+                self.note(
+                    "error",
+                    path,
+                    assembled.error_line,
+                    assembled.error + ": pam_start fails with PAM_ABORT",
+                    "libpam's line reader returns an error for the whole file",
+                )
                 return False
             return True
         finally:
             self.active.discard(state)
 
-    def parse_line(self, path: str, line: int, text: str, known_service: str | None,
-                   requested: str | None, stack_level: int, origin: tuple[Include, ...]) -> bool:
+    def parse_line(
+        self,
+        path: str,
+        line: int,
+        text: str,
+        known_service: str | None,
+        requested: str | None,
+        stack_level: int,
+        origin: tuple[Include, ...],
+    ) -> bool:
         marked = tokenize_marked(text)
         tokens = [token for token, _ in marked]
         pos = 0
@@ -242,11 +290,17 @@ class _Loader:
                 inc = Include(path, line, "@include", target or "")
                 if target is None:
                     raise _Crash("@include with no file name", path, line)
-                if not self.load_include(target, this_service, requested, stack_level,
-                                         (*origin, inc), path, line):
-                    self.note("error", path, line, f"@include {target} failed: the file that "
-                              "holds it fails to load", "Debian's @include makes the whole "
-                              "file fail; at top level pam_start returns PAM_ABORT")
+                if not self.load_include(
+                    target, this_service, requested, stack_level, (*origin, inc), path, line
+                ):
+                    self.note(
+                        "error",
+                        path,
+                        line,
+                        f"@include {target} failed: the file that holds it fails to load",
+                        "Debian's @include makes the whole "
+                        "file fail; at top level pam_start returns PAM_ABORT",
+                    )
                     return False
                 return True
             if word.lower() in MODULE_TYPES:
@@ -254,9 +308,14 @@ class _Loader:
             else:
                 module_type = requested or "auth"
                 fail_reason = f"unknown type {type_token!r}"
-                self.note("error", path, line, f"unknown module type {type_token!r}: this line "
-                          f"becomes an always-fail rule in the {module_type} stack",
-                          "libpam installs a rule that returns PAM_PERM_DENIED and keeps reading")
+                self.note(
+                    "error",
+                    path,
+                    line,
+                    f"unknown module type {type_token!r}: this line "
+                    f"becomes an always-fail rule in the {module_type} stack",
+                    "libpam installs a rule that returns PAM_PERM_DENIED and keeps reading",
+                )
         if requested is not None and module_type != requested:
             return True
 
@@ -270,8 +329,13 @@ class _Loader:
         if control is None:
             actions = _ALL_BAD
             fail_reason = fail_reason or "no control"
-            self.note("error", path, line, "no control field: this line always fails",
-                      "libpam installs a rule that returns PAM_PERM_DENIED")
+            self.note(
+                "error",
+                path,
+                line,
+                "no control field: this line always fails",
+                "libpam installs a rule that returns PAM_PERM_DENIED",
+            )
         elif control.lower() in ("include", "substack"):
             include_kind = control.lower()
         else:
@@ -281,10 +345,15 @@ class _Loader:
             else:
                 actions, error = parse_control(control)
                 if error:
-                    self.note("error", path, line, f"malformed control {control!r} ({error}): "
-                              "every return code now acts as 'bad'",
-                              "libpam treats any error in a control as 'all actions bad'; the "
-                              "module still runs, but can never make the stack succeed")
+                    self.note(
+                        "error",
+                        path,
+                        line,
+                        f"malformed control {control!r} ({error}): "
+                        "every return code now acts as 'bad'",
+                        "libpam treats any error in a control as 'all actions bad'; the "
+                        "module still runs, but can never make the stack succeed",
+                    )
 
         target = take()
         if include_kind is not None:
@@ -293,47 +362,123 @@ class _Loader:
             if substack:
                 if target is not None and not module_name_ok(target):
                     return self.bad_name(path, line, target, origin)
-                self.add(Rule(path, line, module_type, type_token or "", shown_control,
-                              _UNDEF, module=target or "", silent=silent, kind="substack",
-                              level=stack_level, origin=origin, other=is_other), is_other)
-            if self.load_include(target, this_service, module_type,
-                                 stack_level + (1 if substack else 0), (*origin, inc), path, line):
+                self.add(
+                    Rule(
+                        path,
+                        line,
+                        module_type,
+                        type_token or "",
+                        shown_control,
+                        _UNDEF,
+                        module=target or "",
+                        silent=silent,
+                        kind="substack",
+                        level=stack_level,
+                        origin=origin,
+                        other=is_other,
+                    ),
+                    is_other,
+                )
+            if self.load_include(
+                target,
+                this_service,
+                module_type,
+                stack_level + (1 if substack else 0),
+                (*origin, inc),
+                path,
+                line,
+            ):
                 return True
-            self.add(Rule(path, line, module_type, type_token or "", shown_control, _ALL_BAD,
-                          silent=silent, kind="always_fail", level=stack_level, origin=origin,
-                          other=is_other, fail_reason=f"{include_kind} {target} failed"),
-                     is_other)
+            self.add(
+                Rule(
+                    path,
+                    line,
+                    module_type,
+                    type_token or "",
+                    shown_control,
+                    _ALL_BAD,
+                    silent=silent,
+                    kind="always_fail",
+                    level=stack_level,
+                    origin=origin,
+                    other=is_other,
+                    fail_reason=f"{include_kind} {target} failed",
+                ),
+                is_other,
+            )
             return True
 
         if target is not None and not module_name_ok(target):
             return self.bad_name(path, line, target, origin)
         if target is None and not fail_reason:
             fail_reason = "no module path"
-            self.note("error", path, line, "no module path: this line always fails",
-                      "libpam installs a rule that returns PAM_PERM_DENIED")
+            self.note(
+                "error",
+                path,
+                line,
+                "no module path: this line always fails",
+                "libpam installs a rule that returns PAM_PERM_DENIED",
+            )
         args = tuple(tokens[pos:])
         if fail_reason:
-            self.add(Rule(path, line, module_type, type_token or "", shown_control, actions,
-                          module=target or "", args=args, silent=silent, kind="always_fail",
-                          level=stack_level, origin=origin, other=is_other,
-                          fail_reason=fail_reason), is_other)
+            self.add(
+                Rule(
+                    path,
+                    line,
+                    module_type,
+                    type_token or "",
+                    shown_control,
+                    actions,
+                    module=target or "",
+                    args=args,
+                    silent=silent,
+                    kind="always_fail",
+                    level=stack_level,
+                    origin=origin,
+                    other=is_other,
+                    fail_reason=fail_reason,
+                ),
+                is_other,
+            )
             return True
         assert target is not None
         full, exists, loadable, symbols = self.locate_module(target)
-        self.add(Rule(path, line, module_type, type_token or "", shown_control, actions,
-                      module=target, path=full, args=args, silent=silent, kind="module",
-                      level=stack_level, origin=origin, other=is_other, exists=exists,
-                      loadable=loadable, symbols=symbols), is_other)
+        self.add(
+            Rule(
+                path,
+                line,
+                module_type,
+                type_token or "",
+                shown_control,
+                actions,
+                module=target,
+                path=full,
+                args=args,
+                silent=silent,
+                kind="module",
+                level=stack_level,
+                origin=origin,
+                other=is_other,
+                exists=exists,
+                loadable=loadable,
+                symbols=symbols,
+            ),
+            is_other,
+        )
         return True
 
     def bad_name(self, path: str, line: int, target: str, origin: tuple[Include, ...]) -> bool:
         """A module name that is empty or ``?`` once directory and suffix are cut."""
         if any(inc.kind != "@include" for inc in origin):
-            raise _Crash(f"module name {target!r} is empty or '?' in an included file",
-                         path, line)
-        self.note("error", path, line, f"module name {target!r} is empty or '?' once its "
-                  "directory and suffix are cut: pam_start fails with PAM_ABORT",
-                  "libpam refuses to install a handler without a module name")
+            raise _Crash(f"module name {target!r} is empty or '?' in an included file", path, line)
+        self.note(
+            "error",
+            path,
+            line,
+            f"module name {target!r} is empty or '?' once its "
+            "directory and suffix are cut: pam_start fails with PAM_ABORT",
+            "libpam refuses to install a handler without a module name",
+        )
         return False
 
     def add(self, rule: Rule, is_other: bool) -> None:
@@ -350,24 +495,31 @@ def resolve(service: str, confdir: str | None = None, paths: Paths = DEBIAN) -> 
     try:
         start, source = _init_handlers(loader, name)
     except _Crash as crash:
-        loader.note("error", crash.file, crash.line, f"{crash.reason}: libpam crashes "
-                    "(SIGSEGV) in pam_start", "libpam recurses without a limit here and "
-                    "overflows its stack; the application dies")
+        loader.note(
+            "error",
+            crash.file,
+            crash.line,
+            f"{crash.reason}: libpam crashes (SIGSEGV) in pam_start",
+            "libpam recurses without a limit here and overflows its stack; the application dies",
+        )
         start = StartResult(26, crash=f"SIGSEGV: {crash.reason}", reason=crash.reason)
     findings = tuple(loader.findings.values())
-    return Stack(service, name, confdir, source, tuple(loader.rules), tuple(loader.other),
-                 start, findings)
+    return Stack(
+        service, name, confdir, source, tuple(loader.rules), tuple(loader.other), start, findings
+    )
 
 
 def _init_handlers(loader: _Loader, name: str) -> tuple[StartResult, str | None]:
     paths = loader.paths
-    if not (loader.confdir is not None or os.path.isdir(paths.pam_d)
-            or os.path.isdir(paths.dist_d)):
+    if not (
+        loader.confdir is not None or os.path.isdir(paths.pam_d) or os.path.isdir(paths.dist_d)
+    ):
         if read_service_file(paths.pam_conf) is None:
             return StartResult(26, reason=f"no {paths.pam_conf}"), None
         ok = loader.parse_file(paths.pam_conf, None, None, 0, ())
-        return (StartResult(0) if ok else StartResult(26, reason=f"{paths.pam_conf} fails to "
-                                                      "parse")), paths.pam_conf
+        return (
+            StartResult(0) if ok else StartResult(26, reason=f"{paths.pam_conf} fails to parse")
+        ), paths.pam_conf
     read_something = False
     source = loader.open_config(name)
     if source is not None:

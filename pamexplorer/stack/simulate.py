@@ -51,13 +51,31 @@ SYMBOL = {
     Function.CHAUTHTOK: "pam_sm_chauthtok",
 }
 #: Events a ``--result`` may name: a function's short name, or one pass of chauthtok.
-EVENTS = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session",
-          "chauthtok", "prelim", "update")
-_DENY = {Function.AUTHENTICATE: 7, Function.SETCRED: 17, Function.ACCT_MGMT: 7,
-         Function.OPEN_SESSION: 14, Function.CLOSE_SESSION: 14, Function.CHAUTHTOK: 20}
-_DEBUG_EVENT = {Function.AUTHENTICATE: "auth", Function.SETCRED: "cred",
-                Function.ACCT_MGMT: "acct", Function.OPEN_SESSION: "open_session",
-                Function.CLOSE_SESSION: "close_session"}
+EVENTS = (
+    "authenticate",
+    "setcred",
+    "acct_mgmt",
+    "open_session",
+    "close_session",
+    "chauthtok",
+    "prelim",
+    "update",
+)
+_DENY = {
+    Function.AUTHENTICATE: 7,
+    Function.SETCRED: 17,
+    Function.ACCT_MGMT: 7,
+    Function.OPEN_SESSION: 14,
+    Function.CLOSE_SESSION: 14,
+    Function.CHAUTHTOK: 20,
+}
+_DEBUG_EVENT = {
+    Function.AUTHENTICATE: "auth",
+    Function.SETCRED: "cred",
+    Function.ACCT_MGMT: "acct",
+    Function.OPEN_SESSION: "open_session",
+    Function.CLOSE_SESSION: "close_session",
+}
 #: Calls whose chain is frozen, and the call that froze it.
 _FROZEN_BY = {Function.SETCRED: "auth", Function.CLOSE_SESSION: "session"}
 
@@ -106,8 +124,10 @@ def parse_result_spec(spec: str) -> ResultOverride:
     try:
         code = parse_code(match.group("code"))
     except KeyError:
-        raise ValueError(f"unknown code {match.group('code')!r} (a PAM_ name, a lowercase "
-                         "name like auth_err, or a number)") from None
+        raise ValueError(
+            f"unknown code {match.group('code')!r} (a PAM_ name, a lowercase "
+            "name like auth_err, or a number)"
+        ) from None
     return ResultOverride(match.group("file"), int(match.group("line")), code, event)
 
 
@@ -127,8 +147,14 @@ class PathStep:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "module": self.module,
-                "code": self.code, "action": self.action, "assumed": self.assumed}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "module": self.module,
+            "code": self.code,
+            "action": self.action,
+            "assumed": self.assumed,
+        }
 
 
 @dataclass(frozen=True)
@@ -148,8 +174,13 @@ class CallResult:
         return describe(self.code).text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"function": self.function, "code": self.code, "name": self.name,
-                "text": self.text, "path": [step.to_dict() for step in self.path]}
+        return {
+            "function": self.function,
+            "code": self.code,
+            "name": self.name,
+            "text": self.text,
+            "path": [step.to_dict() for step in self.path],
+        }
 
 
 @dataclass(frozen=True)
@@ -204,8 +235,9 @@ class Simulator:
         if name == "pam_deny.so":
             return _DENY[function], False
         if name == "pam_debug.so":
-            event = _DEBUG_EVENT.get(function) or ("prechauthtok" if pass_ == "prelim"
-                                                   else "chauthtok")
+            event = _DEBUG_EVENT.get(function) or (
+                "prechauthtok" if pass_ == "prelim" else "chauthtok"
+            )
             return debug_code(event, rule.args), False
         return 0, True
 
@@ -226,21 +258,27 @@ class Simulator:
 
     def _chauthtok(self, flags: int) -> CallResult:
         if flags & (PAM_PRELIM_CHECK | PAM_UPDATE_AUTHTOK):
-            return CallResult(Function.CHAUTHTOK.value, flags, int(Code.PAM_SYSTEM_ERR), (),
-                              "an application may not pass PAM_PRELIM_CHECK or "
-                              "PAM_UPDATE_AUTHTOK")
+            return CallResult(
+                Function.CHAUTHTOK.value,
+                flags,
+                int(Code.PAM_SYSTEM_ERR),
+                (),
+                "an application may not pass PAM_PRELIM_CHECK or PAM_UPDATE_AUTHTOK",
+            )
         if self._former is None:
             self._update = False
         steps: list[PathStep] = []
         note = ""
         code = 0
         if not self._update:
-            code, steps, note = self._dispatch(Function.CHAUTHTOK, flags | PAM_PRELIM_CHECK,
-                                               "prelim")
+            code, steps, note = self._dispatch(
+                Function.CHAUTHTOK, flags | PAM_PRELIM_CHECK, "prelim"
+            )
         if self._update or code == 0:
             self._update = True
-            code, more, note = self._dispatch(Function.CHAUTHTOK, flags | PAM_UPDATE_AUTHTOK,
-                                              "update")
+            code, more, note = self._dispatch(
+                Function.CHAUTHTOK, flags | PAM_UPDATE_AUTHTOK, "update"
+            )
             steps += more
         elif code != 31:
             note = (note + "; " if note else "") + "the update pass does not run"
@@ -248,18 +286,21 @@ class Simulator:
             self._update = False
         return CallResult(Function.CHAUTHTOK.value, flags, code, tuple(steps), note)
 
-    def _dispatch(self, function: Function, flags: int,
-                  pass_: str | None) -> tuple[int, list[PathStep], str]:
+    def _dispatch(
+        self, function: Function, flags: int, pass_: str | None
+    ) -> tuple[int, list[PathStep], str]:
         chain, is_other = self.chain(function)
         former = self._former
         if former is not None and former.function is not function:
-            return int(Code.PAM_ABORT), [], (f"{former.function.value} returned PAM_INCOMPLETE "
-                                             "and was not called again first")
+            return (
+                int(Code.PAM_ABORT),
+                [],
+                (f"{former.function.value} returned PAM_INCOMPLETE and was not called again first"),
+            )
         frozen_by = _FROZEN_BY.get(function)
         store = function in (Function.AUTHENTICATE, Function.OPEN_SESSION)
         if not chain:
-            return _MUST_FAIL, [], (f"no {function.module_type} rules in the service or "
-                                    "in other")
+            return _MUST_FAIL, [], (f"no {function.module_type} rules in the service or in other")
         if former is not None:
             self._former = None
             skip, impression, status = former.depth, former.impression, former.status
@@ -286,9 +327,19 @@ class Simulator:
             retval, assumed = self.rule_code(rule, function, pass_)
             if retval == int(Code.PAM_INCOMPLETE):
                 self._former = _Former(function, i, impression, status, dict(substates), [])
-                steps.append(PathStep(rule.file, rule.line, rule.module, retval, "incomplete",
-                                      assumed, level, None, prefix + "the stack waits; the "
-                                      "next call of this function resumes here"))
+                steps.append(
+                    PathStep(
+                        rule.file,
+                        rule.line,
+                        rule.module,
+                        retval,
+                        "incomplete",
+                        assumed,
+                        level,
+                        None,
+                        prefix + "the stack waits; the next call of this function resumes here",
+                    )
+                )
                 return retval, steps, ""
             key = (is_other, function.module_type, i)
             cached = retval
@@ -338,17 +389,28 @@ class Simulator:
                     note += "jumps past the end of its level: bad jump, PAM_PERM_DENIED; "
                 elif i > start_i:
                     nxt = chain[i + 1] if i + 1 < n else None
-                    note += (f"skips to {nxt.file}:{nxt.line}; " if nxt else "skips to the end; ")
+                    note += f"skips to {nxt.file}:{nxt.line}; " if nxt else "skips to the end; "
             if stop:
                 note += ("ends this substack" if level else "ends the stack") + "; "
                 while i + 1 < n and chain[i + 1].level >= level:
                     i += 1
             if frozen_by is not None and frozen_code is not None and frozen_code != retval:
                 note += f"action from code {frozen_code} of the last "
-                note += ("pam_authenticate" if frozen_by == "auth" else "pam_open_session")
+                note += "pam_authenticate" if frozen_by == "auth" else "pam_open_session"
                 note += "; "
-            steps.append(PathStep(rule.file, rule.line, rule.module, retval, label, assumed,
-                                  level, frozen_code, note.rstrip("; ")))
+            steps.append(
+                PathStep(
+                    rule.file,
+                    rule.line,
+                    rule.module,
+                    retval,
+                    label,
+                    assumed,
+                    level,
+                    frozen_code,
+                    note.rstrip("; "),
+                )
+            )
             prev_level = level
             i += 1
         if status == 0 and impression != _POSITIVE:
@@ -361,19 +423,19 @@ def debug_code(event: str, args: Iterable[str]) -> int:
     ``close_session``, ``prechauthtok``, ``chauthtok``): the first ``event=`` argument decides;
     an unknown code name there leaves PAM_SUCCESS."""
     for arg in args:
-        if arg.startswith(event) and arg[len(event):len(event) + 1] == "=":
-            word = arg[len(event) + 1:]
+        if arg.startswith(event) and arg[len(event) : len(event) + 1] == "=":
+            word = arg[len(event) + 1 :]
             if word in TOKEN_RETURNS[:RETURN_VALUES]:
                 return TOKEN_RETURNS.index(word)
             return 0
     return 0
 
 
-def simulate(stack: Stack, operations: Sequence[Operation],
-             overrides: Sequence[ResultOverride] = ()) -> Simulation:
+def simulate(
+    stack: Stack, operations: Sequence[Operation], overrides: Sequence[ResultOverride] = ()
+) -> Simulation:
     """``pam_start`` then ``operations`` on ``stack``; no calls when pam_start would fail."""
     if stack.start.crash or stack.start.code != 0:
         return Simulation(stack.service, stack.start, ())
     simulator = Simulator(stack, overrides)
-    return Simulation(stack.service, stack.start,
-                      tuple(simulator.call(op) for op in operations))
+    return Simulation(stack.service, stack.start, tuple(simulator.call(op) for op in operations))

@@ -46,8 +46,7 @@ async def fail_a_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await pilot.press("a")
     await settle(pilot, lambda: isinstance(app.screen, ConversationModal))
     await pilot.press(*"not-the-password", "enter")
-    await settle(pilot, lambda: not isinstance(app.screen, ConversationModal)
-                 and not _busy(app))
+    await settle(pilot, lambda: not isinstance(app.screen, ConversationModal) and not _busy(app))
 
 
 async def open_a_prompt(app: PamExplorerApp, pilot: Pilot[int]) -> None:
@@ -71,10 +70,12 @@ async def run_a_lesson(app: PamExplorerApp, pilot: Pilot[int]) -> None:
 SHOTS: dict[str, tuple[LaunchOptions, Script]] = {
     "picker": (LaunchOptions(stable=True), show_picker),
     "transaction-failed": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), fail_a_call
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True),
+        fail_a_call,
     ),
     "conversation": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True), open_a_prompt
+        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True),
+        open_a_prompt,
     ),
     "codes": (LaunchOptions(stable=True, lab=True), show_codes),
     "lesson": (LaunchOptions(profile="lab-setcred", stable=True), run_a_lesson),

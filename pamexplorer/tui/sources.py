@@ -20,8 +20,9 @@ class ServiceGroup:
 
 def _names(directory: Path) -> list[str]:
     try:
-        return sorted(p.name for p in directory.iterdir() if p.is_file() and not
-                      p.name.startswith("."))
+        return sorted(
+            p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
     except OSError:
         return []
 

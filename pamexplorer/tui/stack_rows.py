@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from pamexplorer.stack.model import Rule
 
 
-
 @dataclass(frozen=True)
 class StackRow:
     type: str

@@ -72,27 +72,57 @@ def confdir(service_dir, c_module) -> Path:
 
 
 def test_text_output_names_every_call(confdir: Path) -> None:
-    result = pamexplorer("call", "--confdir", str(confdir), "permit", "alice", "authenticate",
-                         "acct_mgmt", "setcred(PAM_ESTABLISH_CRED)", "open_session",
-                         "close_session", "chauthtok")
+    result = pamexplorer(
+        "call",
+        "--confdir",
+        str(confdir),
+        "permit",
+        "alice",
+        "authenticate",
+        "acct_mgmt",
+        "setcred(PAM_ESTABLISH_CRED)",
+        "open_session",
+        "close_session",
+        "chauthtok",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     functions = [line.split()[0] for line in lines if line.startswith("pam_")]
-    assert functions == ["pam_start", "pam_authenticate", "pam_acct_mgmt",
-                         "pam_setcred(PAM_ESTABLISH_CRED)", "pam_open_session",
-                         "pam_close_session", "pam_chauthtok", "pam_end"]
+    assert functions == [
+        "pam_start",
+        "pam_authenticate",
+        "pam_acct_mgmt",
+        "pam_setcred(PAM_ESTABLISH_CRED)",
+        "pam_open_session",
+        "pam_close_session",
+        "pam_chauthtok",
+        "pam_end",
+    ]
     assert all("PAM_SUCCESS (0)  " in line and line.endswith(" ms") for line in lines)
 
 
 def test_failure_stops_unless_keep_going(confdir: Path) -> None:
-    stopped = pamexplorer("call", "--confdir", str(confdir), "mixed", "alice", "authenticate",
-                          "acct_mgmt")
+    stopped = pamexplorer(
+        "call", "--confdir", str(confdir), "mixed", "alice", "authenticate", "acct_mgmt"
+    )
     assert stopped.returncode == 1
     assert "PAM_AUTH_ERR (7)" in stopped.stdout and "Authentication failure" in stopped.stdout
     assert "pam_acct_mgmt" not in stopped.stdout
-    kept = pamexplorer("call", "--keep-going", "--format", "json", "--confdir", str(confdir),
-                       "mixed", "alice", "authenticate", "acct_mgmt",
-                       "setcred(PAM_DELETE_CRED|PAM_SILENT)", "open_session", "close_session")
+    kept = pamexplorer(
+        "call",
+        "--keep-going",
+        "--format",
+        "json",
+        "--confdir",
+        str(confdir),
+        "mixed",
+        "alice",
+        "authenticate",
+        "acct_mgmt",
+        "setcred(PAM_DELETE_CRED|PAM_SILENT)",
+        "open_session",
+        "close_session",
+    )
     assert kept.returncode == 1
     data = json.loads(kept.stdout)
     assert data["start"] == {"code": 0, "name": "PAM_SUCCESS", "text": "Success"}
@@ -106,30 +136,77 @@ def test_failure_stops_unless_keep_going(confdir: Path) -> None:
     ]
     assert data["error"] is None
     first = data["calls"][0]
-    assert set(first) >= {"function", "flags", "code", "name", "text", "duration_ms",
-                          "messages", "items", "env"}
-    assert first["messages"] == [{"style": "PAM_TEXT_INFO", "text": "auth=auth_err",
-                                  "answer": None}]
+    assert set(first) >= {
+        "function",
+        "flags",
+        "code",
+        "name",
+        "text",
+        "duration_ms",
+        "messages",
+        "items",
+        "env",
+    }
+    assert first["messages"] == [
+        {"style": "PAM_TEXT_INFO", "text": "auth=auth_err", "answer": None}
+    ]
 
 
 def test_items_and_env_are_set(confdir: Path) -> None:
-    result = pamexplorer("call", "--format", "json", "--confdir", str(confdir),
-                         "-I", "tty=/dev/pts/9", "-I", "rhost=203.0.113.7", "-I", "RUSER=bob",
-                         "-I", "xdisplay=:0", "-I", "user_prompt=Who? ",
-                         "-I", "authtok_type=UNIX", "-E", "LANG=C", "-E", "EMPTY=",
-                         "permit", "alice", "authenticate")
+    result = pamexplorer(
+        "call",
+        "--format",
+        "json",
+        "--confdir",
+        str(confdir),
+        "-I",
+        "tty=/dev/pts/9",
+        "-I",
+        "rhost=203.0.113.7",
+        "-I",
+        "RUSER=bob",
+        "-I",
+        "xdisplay=:0",
+        "-I",
+        "user_prompt=Who? ",
+        "-I",
+        "authtok_type=UNIX",
+        "-E",
+        "LANG=C",
+        "-E",
+        "EMPTY=",
+        "permit",
+        "alice",
+        "authenticate",
+    )
     assert result.returncode == 0, result.stderr
     call = json.loads(result.stdout)["calls"][0]
-    assert call["items"] == {"service": "permit", "user": "alice", "tty": "/dev/pts/9",
-                             "rhost": "203.0.113.7", "ruser": "bob", "user_prompt": "Who? ",
-                             "xdisplay": ":0", "authtok_type": "UNIX"}
+    assert call["items"] == {
+        "service": "permit",
+        "user": "alice",
+        "tty": "/dev/pts/9",
+        "rhost": "203.0.113.7",
+        "ruser": "bob",
+        "user_prompt": "Who? ",
+        "xdisplay": ":0",
+        "authtok_type": "UNIX",
+    }
     assert call["env"] == {"LANG": "C", "EMPTY": ""}
 
 
 def test_prompt_answered_from_stdin_is_never_printed(confdir: Path) -> None:
     for fmt in ("text", "json"):
-        result = pamexplorer("call", "--format", fmt, "--confdir", str(confdir), "prompt",
-                             "alice", "authenticate", stdin=SECRET + "\n")
+        result = pamexplorer(
+            "call",
+            "--format",
+            fmt,
+            "--confdir",
+            str(confdir),
+            "prompt",
+            "alice",
+            "authenticate",
+            stdin=SECRET + "\n",
+        )
         assert result.returncode == 0, result.stderr
         assert SECRET not in result.stdout + result.stderr
         assert "Hello alice" in result.stdout
@@ -137,8 +214,9 @@ def test_prompt_answered_from_stdin_is_never_printed(confdir: Path) -> None:
 
 
 def test_no_answer_at_end_of_input_is_a_conversation_error(confdir: Path) -> None:
-    result = pamexplorer("call", "--format", "json", "--confdir", str(confdir), "prompt",
-                         "alice", "authenticate")
+    result = pamexplorer(
+        "call", "--format", "json", "--confdir", str(confdir), "prompt", "alice", "authenticate"
+    )
     assert result.returncode == 1
     call = json.loads(result.stdout)["calls"][0]
     # pam_exec could not get a password: libpam's answer, not ours
@@ -187,12 +265,24 @@ def test_pam_start_failure_is_status_1(service_dir) -> None:
 def test_crash_and_timeout_are_status_3(
     confdir: Path, service: str, timeout: list[str], kind: str, message: str
 ) -> None:
-    text = pamexplorer("call", *timeout, "--confdir", str(confdir), service, "alice",
-                       "authenticate")
+    text = pamexplorer(
+        "call", *timeout, "--confdir", str(confdir), service, "alice", "authenticate"
+    )
     assert text.returncode == 3
     assert f"error: {message}" in text.stdout
-    data = json.loads(pamexplorer("call", "--format", "json", *timeout, "--confdir",
-                                  str(confdir), service, "alice", "authenticate").stdout)
+    data = json.loads(
+        pamexplorer(
+            "call",
+            "--format",
+            "json",
+            *timeout,
+            "--confdir",
+            str(confdir),
+            service,
+            "alice",
+            "authenticate",
+        ).stdout
+    )
     assert data["error"]["kind"] == kind
     assert data["error"]["during"] == "pam_authenticate"
     assert data["error"]["message"] == message
@@ -224,8 +314,9 @@ def test_help_lists_subcommands_and_version() -> None:
 
 
 def test_control_characters_from_modules_never_reach_the_terminal(service_dir) -> None:
-    confdir = service_dir({"loud": "auth optional pam_echo.so \x1b[2Jcleared\x07\n"
-                                   "auth required pam_permit.so\n"})
+    confdir = service_dir(
+        {"loud": "auth optional pam_echo.so \x1b[2Jcleared\x07\nauth required pam_permit.so\n"}
+    )
     result = pamexplorer("call", "--confdir", str(confdir), "loud", "alice", "authenticate")
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout

@@ -46,7 +46,10 @@ SCRIPT = textwrap.dedent(
 def run_direct(confdir: Path, service: str, timeout: float = 10, **env: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(confdir), service, str(timeout)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -282,7 +282,9 @@ def test_records_keep_items_and_env_from_right_after_their_call(service_dir: Ser
     assert pickle.loads(pickle.dumps(second.items))["user"] == "bob"
     assert dataclasses.asdict(third)["env"] == {"A": "2", "B": "3"}
     assert {**third.env} == {"A": "2", "B": "3"} and third.env | {"C": "4"} == {
-        "A": "2", "B": "3", "C": "4"
+        "A": "2",
+        "B": "3",
+        "C": "4",
     }
     assert "user" in first.items and len(first.items) == len(third.items)
     assert sorted(third.env.items()) == [("A", "2"), ("B", "3")]

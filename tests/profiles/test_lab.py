@@ -47,7 +47,7 @@ def test_another_users_password_is_refused() -> None:
 service: lab-login
 config: lab
 user: alice
-answers: [{{answer: "{users['bob']}"}}]
+answers: [{{answer: "{users["bob"]}"}}]
 steps:
   - authenticate: {{expect: PAM_AUTH_ERR}}
 """

@@ -74,7 +74,10 @@ def test_json_single_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     data = json.loads(out)
     assert data["profile"] == "good" and data["ok"] is True
     assert [s["function"] for s in data["steps"]] == [
-        "pam_start", "pam_authenticate", "pam_acct_mgmt"]
+        "pam_start",
+        "pam_authenticate",
+        "pam_acct_mgmt",
+    ]
     acct = data["steps"][2]
     assert (acct["code"], acct["name"], acct["ok"]) == (7, "PAM_AUTH_ERR", True)
     assert acct["expected"] == ["PAM_AUTH_ERR", "PAM_PERM_DENIED"]
@@ -117,15 +120,20 @@ def test_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "1 profile(s): 1 failed" in out
 
 
-def test_crash_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                         c_module: ModuleFactory) -> None:
+def test_crash_is_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], c_module: ModuleFactory
+) -> None:
     so = c_module("segv", SEGV)
-    path = write(tmp_path, "crash", f"""
+    path = write(
+        tmp_path,
+        "crash",
+        f"""
 service: svc
 config: {{svc: "auth required {so}"}}
 user: alice
 steps: [authenticate, acct_mgmt]
-""")
+""",
+    )
     status, out, _ = run_cli(capsys, "--format", "json", str(path))
     assert status == 3
     data = json.loads(out)
@@ -138,27 +146,34 @@ steps: [authenticate, acct_mgmt]
     assert suite is not None and suite.get("errors") == "1" and suite.get("skipped") == "1"
 
 
-def test_timeout_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                           c_module: ModuleFactory) -> None:
+def test_timeout_is_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], c_module: ModuleFactory
+) -> None:
     so = c_module("hang", HANG)
-    path = write(tmp_path, "hang", f"""
+    path = write(
+        tmp_path,
+        "hang",
+        f"""
 service: svc
 config: {{svc: "auth required {so}"}}
 user: alice
 timeout: 0.5
 steps: [authenticate]
-""")
+""",
+    )
     status, out, _ = run_cli(capsys, "--format", "json", str(path))
     assert status == 3
     data = json.loads(out)
     assert data["status"] == "crashed" and "timed out" in data["reason"]
 
 
-def test_absent_service_and_user_are_skipped(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_absent_service_and_user_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     no_service = write(tmp_path, "nosvc", "service: pamexplorer-absent\nsteps: [acct_mgmt]\n")
-    no_user = write(tmp_path, "nouser",
-                    "service: other\nuser: pamexplorer-nobody-x\nsteps: [acct_mgmt]\n")
+    no_user = write(
+        tmp_path, "nouser", "service: other\nuser: pamexplorer-nobody-x\nsteps: [acct_mgmt]\n"
+    )
     status, out, _ = run_cli(capsys, "--format", "json", str(no_service), str(no_user))
     assert status == 0
     data = json.loads(out)
@@ -189,7 +204,10 @@ def test_run_by_bundled_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_missing_env_answer_is_a_profile_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAMEXPLORER_TEST_UNSET", raising=False)
-    profile = loads("service: s\nconfig: lab\nanswers:\n  - answer: {env: PAMEXPLORER_TEST_UNSET}\n"
-                    "steps: [authenticate]\n", "p.yaml")
+    profile = loads(
+        "service: s\nconfig: lab\nanswers:\n  - answer: {env: PAMEXPLORER_TEST_UNSET}\n"
+        "steps: [authenticate]\n",
+        "p.yaml",
+    )
     with pytest.raises(ProfileError, match=r"^p.yaml:4: answers\[0\].answer.env: expected"):
         resolve_answers(profile, Secrets())

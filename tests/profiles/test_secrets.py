@@ -85,8 +85,9 @@ def test_secret_absent_from_every_format(leaky_profile: Path) -> None:
     assert SECRET not in str(result.reason)
 
 
-def test_secret_absent_from_cli_output(leaky_profile: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_secret_absent_from_cli_output(
+    leaky_profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for fmt in ("text", "json", "junit"):
         status = main(["run", "--format", fmt, str(leaky_profile)])
         out, err = capsys.readouterr()
@@ -146,7 +147,9 @@ steps:
     done = subprocess.run(
         [sys.executable, "-m", "pamexplorer", "run", str(path)],
         env={**os.environ, "PAMEXPLORER_TEST_TOKEN": SECRET},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert SECRET not in done.stdout + done.stderr

@@ -35,11 +35,13 @@ def test_services(capsys: pytest.CaptureFixture[str], service_dir: ServiceDir) -
     assert out.split() == ["a", str(confdir / "a"), "other", str(confdir / "other")]
 
 
-def test_show_marks_includes_and_status(capsys: pytest.CaptureFixture[str],
-                                        service_dir: ServiceDir) -> None:
+def test_show_marks_includes_and_status(
+    capsys: pytest.CaptureFixture[str], service_dir: ServiceDir
+) -> None:
     confdir = service_dir({"inc": "auth required pam_permit.so\n"})
-    (confdir / "svc").write_text(f"auth substack {confdir}/inc\nauth required nothere.so\n"
-                                 "session required pam_rootok.so\n")
+    (confdir / "svc").write_text(
+        f"auth substack {confdir}/inc\nauth required nothere.so\nsession required pam_rootok.so\n"
+    )
     code, out, _ = run(capsys, "show", "--confdir", str(confdir), "svc")
     assert code == 0
     lines = out.splitlines()
@@ -52,9 +54,13 @@ def test_show_marks_includes_and_status(capsys: pytest.CaptureFixture[str],
 
 
 def test_lint_exit_status(capsys: pytest.CaptureFixture[str], service_dir: ServiceDir) -> None:
-    good = service_dir({"svc": "auth required pam_permit.so\naccount required pam_permit.so\n"
-                               "session required pam_permit.so\n"
-                               "password required pam_permit.so\n"})
+    good = service_dir(
+        {
+            "svc": "auth required pam_permit.so\naccount required pam_permit.so\n"
+            "session required pam_permit.so\n"
+            "password required pam_permit.so\n"
+        }
+    )
     assert run(capsys, "lint", "--confdir", str(good))[0] == 0
     bad = service_dir({"svc": "auth required nothere.so\n"})
     code, out, _ = run(capsys, "lint", "--confdir", str(bad), "svc")
@@ -72,36 +78,64 @@ def test_lint_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in out
 
 
-def test_simulate_json_contract_matches_libpam(capsys: pytest.CaptureFixture[str],
-                                               service_dir: ServiceDir) -> None:
-    confdir = service_dir({"svc": "auth [success=1 default=ignore] pam_unix.so\n"
-                                  "auth requisite pam_deny.so\nauth required pam_permit.so\n"})
-    code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "--format", "json",
-                       "--result", "svc:1=auth_err", "svc", "authenticate", "setcred")
+def test_simulate_json_contract_matches_libpam(
+    capsys: pytest.CaptureFixture[str], service_dir: ServiceDir
+) -> None:
+    confdir = service_dir(
+        {
+            "svc": "auth [success=1 default=ignore] pam_unix.so\n"
+            "auth requisite pam_deny.so\nauth required pam_permit.so\n"
+        }
+    )
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        "--confdir",
+        str(confdir),
+        "--format",
+        "json",
+        "--result",
+        "svc:1=auth_err",
+        "svc",
+        "authenticate",
+        "setcred",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["start"] == {"code": 0, "name": "PAM_SUCCESS"}
     first = data["calls"][0]
     assert set(first) == {"function", "code", "name", "text", "path"}
-    assert (first["function"], first["code"], first["name"]) == \
-        ("pam_authenticate", 7, "PAM_AUTH_ERR")
+    assert (first["function"], first["code"], first["name"]) == (
+        "pam_authenticate",
+        7,
+        "PAM_AUTH_ERR",
+    )
     assert first["text"] == "Authentication failure"
-    assert first["path"][0] == {"file": f"{confdir}/svc", "line": 1, "module": "pam_unix.so",
-                                "code": 7, "action": "ignore", "assumed": False}
+    assert first["path"][0] == {
+        "file": f"{confdir}/svc",
+        "line": 1,
+        "module": "pam_unix.so",
+        "code": 7,
+        "action": "ignore",
+        "assumed": False,
+    }
     assert [s["line"] for s in first["path"]] == [1, 2]
     # with pam_unix told to succeed, nothing is assumed except what --result does not cover
-    code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "--format", "json",
-                       "svc", "authenticate")
+    code, out, _ = run(
+        capsys, "simulate", "--confdir", str(confdir), "--format", "json", "svc", "authenticate"
+    )
     step = json.loads(out)["calls"][0]["path"][0]
     assert step["assumed"] is True and step["action"] == "jump 1"
 
 
-def test_simulate_crash_and_text(capsys: pytest.CaptureFixture[str],
-                                 service_dir: ServiceDir) -> None:
+def test_simulate_crash_and_text(
+    capsys: pytest.CaptureFixture[str], service_dir: ServiceDir
+) -> None:
     confdir = service_dir({"svc": "auth include\n"})
     assert run_real("svc", confdir, [("pam_authenticate", 0)]).crash == "SIGSEGV"
-    code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "--format", "json",
-                       "svc", "authenticate")
+    code, out, _ = run(
+        capsys, "simulate", "--confdir", str(confdir), "--format", "json", "svc", "authenticate"
+    )
     assert set(json.loads(out)["start"]) == {"crash"}
     confdir = service_dir({"svc": "password required pam_debug.so prechauthtok=try_again\n"})
     code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "svc", "chauthtok")
@@ -110,27 +144,41 @@ def test_simulate_crash_and_text(capsys: pytest.CaptureFixture[str],
     assert "prelim" in out
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["--result", "svc:1"], "--result"),
-    (["--result", "svc:1=nonsense"], "unknown code"),
-    (["--result", "svc:9=0"], "no rule"),
-    (["--result", "svc:1@frobnicate=0"], "unknown event"),
-])
-def test_simulate_bad_usage(capsys: pytest.CaptureFixture[str], service_dir: ServiceDir,
-                            argv: list[str], words: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--result", "svc:1"], "--result"),
+        (["--result", "svc:1=nonsense"], "unknown code"),
+        (["--result", "svc:9=0"], "no rule"),
+        (["--result", "svc:1@frobnicate=0"], "unknown event"),
+    ],
+)
+def test_simulate_bad_usage(
+    capsys: pytest.CaptureFixture[str], service_dir: ServiceDir, argv: list[str], words: str
+) -> None:
     confdir = service_dir({"svc": "auth required pam_permit.so\n"})
-    code, _, err = run(capsys, "simulate", "--confdir", str(confdir), *argv, "svc",
-                       "authenticate")
+    code, _, err = run(capsys, "simulate", "--confdir", str(confdir), *argv, "svc", "authenticate")
     assert code == 2 and words in err and "Traceback" not in err
     code, _, err = run(capsys, "simulate", "--confdir", str(confdir), "svc", "frob")
     assert code == 2 and "frob" in err and len(err.strip().splitlines()) == 1
 
 
-def test_simulate_result_per_event(capsys: pytest.CaptureFixture[str],
-                                   service_dir: ServiceDir) -> None:
+def test_simulate_result_per_event(
+    capsys: pytest.CaptureFixture[str], service_dir: ServiceDir
+) -> None:
     confdir = service_dir({"svc": "password required pam_unix.so\n"})
-    code, out, _ = run(capsys, "simulate", "--confdir", str(confdir), "--format", "json",
-                       "--result", "svc:1@update=authtok_err", "svc", "chauthtok")
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        "--confdir",
+        str(confdir),
+        "--format",
+        "json",
+        "--result",
+        "svc:1@update=authtok_err",
+        "svc",
+        "chauthtok",
+    )
     assert code == 0
     call = json.loads(out)["calls"][0]
     assert call["code"] == 20

@@ -20,9 +20,22 @@ from pamexplorer.stack.simulate import simulate
 
 SEED = 20260527
 CASES = 600
-CODES = ["success", "auth_err", "cred_err", "ignore", "perm_denied", "session_err",
-         "new_authtok_reqd", "try_again", "authtok_err", "user_unknown", "abort",
-         "module_unknown", "bogus_code", "incomplete"]
+CODES = [
+    "success",
+    "auth_err",
+    "cred_err",
+    "ignore",
+    "perm_denied",
+    "session_err",
+    "new_authtok_reqd",
+    "try_again",
+    "authtok_err",
+    "user_unknown",
+    "abort",
+    "module_unknown",
+    "bogus_code",
+    "incomplete",
+]
 EVENTS = ["auth", "cred", "acct", "open_session", "close_session", "prechauthtok", "chauthtok"]
 SEQUENCES = [
     ["authenticate", "setcred"],
@@ -41,13 +54,25 @@ def _control(rng: random.Random) -> str:
     if pick < 0.45:
         return rng.choice(["required", "requisite", "optional", "sufficient", "Required"])
     if pick < 0.93:
-        names = ["success", "auth_err", "cred_err", "ignore", "perm_denied", "session_err",
-                 "new_authtok_reqd", "authtok_err", "module_unknown", "try_again", "default"]
+        names = [
+            "success",
+            "auth_err",
+            "cred_err",
+            "ignore",
+            "perm_denied",
+            "session_err",
+            "new_authtok_reqd",
+            "authtok_err",
+            "module_unknown",
+            "try_again",
+            "default",
+        ]
         actions = ["ok", "done", "bad", "die", "ignore", "reset", "1", "2", "3"]
         pairs = [f"{rng.choice(names)}={rng.choice(actions)}" for _ in range(rng.randint(1, 4))]
         return "[" + " ".join(pairs) + "]"
-    return rng.choice(["requird", "[success=0]", "[success=ok,default=bad]", "[sucess=ok]",
-                       "[default=1x]", "[]"])
+    return rng.choice(
+        ["requird", "[success=0]", "[success=ok,default=bad]", "[sucess=ok]", "[default=1x]", "[]"]
+    )
 
 
 def _module(rng: random.Random) -> str:
@@ -75,10 +100,19 @@ def _file(rng: random.Random, confdir: Path, name: str, others: list[str], depth
             target = rng.choice(others)
             lines.append(f"{typ} {rng.choice(['include', 'substack'])} {confdir / target}")
         elif kind < 0.15:
-            lines.append(rng.choice(["bogus required pam_permit.so", "auth", "session required",
-                                     "# a comment \\", "auth required pam_permit.so # x",
-                                     "account [success=1]\\\n  pam_deny.so",
-                                     "bogus include " + str(confdir / "inc2")]))
+            lines.append(
+                rng.choice(
+                    [
+                        "bogus required pam_permit.so",
+                        "auth",
+                        "session required",
+                        "# a comment \\",
+                        "auth required pam_permit.so # x",
+                        "account [success=1]\\\n  pam_deny.so",
+                        "bogus include " + str(confdir / "inc2"),
+                    ]
+                )
+            )
         elif kind < 0.16 and name in ("svc", "other"):
             # a module name libpam rejects; in an included file that is undefined behaviour
             # in libpam (it crashes or not, by memory layout), so only at top level here
@@ -94,7 +128,7 @@ def _case(rng: random.Random, confdir: Path) -> tuple[list[str], str]:
     names = ["svc", "inc1", "inc2"]
     for index, name in enumerate(names):
         # includes only point forward, so no case loops (loops are tested on their own)
-        text = _file(rng, confdir, name, names[index + 1:], index)
+        text = _file(rng, confdir, name, names[index + 1 :], index)
         (confdir / name).write_text(text)
     if rng.random() < 0.5:
         (confdir / "other").write_text(_file(rng, confdir, "other", [], 3))
@@ -113,8 +147,7 @@ def test_simulator_matches_real_libpam(tmp_path: Path) -> None:
         confdir.mkdir()
         sequence, service = _case(rng, confdir)
         operations = [parse_operation(op) for op in sequence]
-        real = run_real(service, confdir,
-                        [(op.function.value, op.flags) for op in operations])
+        real = run_real(service, confdir, [(op.function.value, op.flags) for op in operations])
         predicted = simulate(resolve(service, str(confdir)), operations)
         want = (real.start, real.calls, real.crash is not None)
         start = None if predicted.start.crash else predicted.start.code

@@ -27,8 +27,9 @@ def P(code: str, event: str = "auth") -> str:
     return f"pam_debug.so {event}={code}"
 
 
-def agree(service_dir: ServiceDir, files: dict[str, str], ops: list[str],
-          service: str = "svc") -> tuple[int | str | None, tuple[int, ...]]:
+def agree(
+    service_dir: ServiceDir, files: dict[str, str], ops: list[str], service: str = "svc"
+) -> tuple[int | str | None, tuple[int, ...]]:
     confdir = service_dir(files)
     operations = [parse_operation(op) for op in ops]
     real = run_real(service, confdir, [(op.function.value, op.flags) for op in operations])
@@ -49,39 +50,57 @@ TABLE = [
     (f"auth optional {P('success')}\n", AUTH, (0,)),
     (f"auth required {P('ignore')}\nauth optional {P('ignore')}\n", AUTH, (6,)),
     ("account required pam_permit.so\n", AUTH, (6,)),
-    (f"auth [success=1 default=ignore] {P('success')}\nauth requisite pam_deny.so\n"
-     f"auth required {P('success')}\n", AUTH, (0,)),
+    (
+        f"auth [success=1 default=ignore] {P('success')}\nauth requisite pam_deny.so\n"
+        f"auth required {P('success')}\n",
+        AUTH,
+        (0,),
+    ),
     (f"auth [success=1 default=ignore] {P('success')}\nauth requisite pam_deny.so\n", AUTH, (6,)),
     (f"auth [default=die] {P('auth_err')}\nauth required {P('success')}\n", AUTH, (7,)),
-    (f"auth required {P('auth_err')}\nauth [default=reset] {P('success')}\n"
-     f"auth required {P('success')}\n", AUTH, (0,)),
+    (
+        f"auth required {P('auth_err')}\nauth [default=reset] {P('success')}\n"
+        f"auth required {P('success')}\n",
+        AUTH,
+        (0,),
+    ),
     (f"auth requird {P('success')}\n", AUTH, (6,)),
     ("auth required missing.so\n", AUTH, (28,)),
     ("-auth required missing.so\n", AUTH, (28,)),
     (f"-auth optional missing.so\nauth required {P('success')}\n", AUTH, (0,)),
-    ("session required pam_debug.so open_session=session_err\n",
-     ["open_session", "close_session"], (14, 6)),
-    ("password required pam_debug.so prechauthtok=try_again chauthtok=success\n",
-     ["chauthtok"], (24,)),
+    (
+        "session required pam_debug.so open_session=session_err\n",
+        ["open_session", "close_session"],
+        (14, 6),
+    ),
+    (
+        "password required pam_debug.so prechauthtok=try_again chauthtok=success\n",
+        ["chauthtok"],
+        (24,),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "ops", "codes"), TABLE)
-def test_notes_table(service_dir: ServiceDir, text: str, ops: list[str],
-                     codes: tuple[int, ...]) -> None:
+def test_notes_table(
+    service_dir: ServiceDir, text: str, ops: list[str], codes: tuple[int, ...]
+) -> None:
     assert agree(service_dir, {"svc": text}, ops) == (0, codes)
 
 
 def test_substack_die_ends_only_the_substack(service_dir: ServiceDir) -> None:
-    confdir = service_dir({
-        "sub": f"auth [default=die] {P('auth_err')}\nauth required {P('success')}\n"})
+    confdir = service_dir(
+        {"sub": f"auth [default=die] {P('auth_err')}\nauth required {P('success')}\n"}
+    )
     (confdir / "svc").write_text(f"auth substack {confdir}/sub\nauth required {P('success')}\n")
     ops = [parse_operation("authenticate")]
     assert run_real("svc", confdir, [("pam_authenticate", 0)]).calls == (7,)
     call = simulate(resolve("svc", str(confdir)), ops).calls[0]
     assert call.code == 7
     assert [(step.file.rsplit("/", 1)[-1], step.line, step.action) for step in call.path] == [
-        ("sub", 1, "die"), ("svc", 2, "ok")], "die ends the substack; the parent rule still runs"
+        ("sub", 1, "die"),
+        ("svc", 2, "ok"),
+    ], "die ends the substack; the parent rule still runs"
 
 
 def test_substack_versus_include(service_dir: ServiceDir) -> None:
@@ -183,15 +202,21 @@ def test_long_line_is_split_by_the_1024_byte_buffer(service_dir: ServiceDir) -> 
 
 # -- finding a service ----------------------------------------------------------------------
 def test_service_name_lowercased_and_basename(service_dir: ServiceDir) -> None:
-    assert agree(service_dir, {"svc": "auth required pam_deny.so\n"}, AUTH,
-                 service="/x/y/SVC") == (0, (7,))
+    assert agree(service_dir, {"svc": "auth required pam_deny.so\n"}, AUTH, service="/x/y/SVC") == (
+        0,
+        (7,),
+    )
 
 
 def test_other_used_per_type(service_dir: ServiceDir) -> None:
-    files = {"svc": "auth required pam_permit.so\n",
-             "other": "auth required pam_deny.so\naccount required pam_deny.so\n"}
-    assert agree(service_dir, files, ["authenticate", "acct_mgmt", "open_session"]) == \
-        (0, (0, 7, 6))
+    files = {
+        "svc": "auth required pam_permit.so\n",
+        "other": "auth required pam_deny.so\naccount required pam_deny.so\n",
+    }
+    assert agree(service_dir, files, ["authenticate", "acct_mgmt", "open_session"]) == (
+        0,
+        (0, 7, 6),
+    )
     assert agree(service_dir, {"other": "auth required pam_permit.so\n"}, AUTH) == (0, (0,))
 
 
@@ -215,11 +240,16 @@ def test_include_target_missing_is_always_fail(service_dir: ServiceDir) -> None:
 
 def test_at_include_all_types_and_failure(service_dir: ServiceDir) -> None:
     inc = service_dir({"x": "auth required pam_deny.so\naccount required pam_permit.so\n"})
-    assert agree(service_dir, {"svc": f"@INCLUDE {inc}/x extra\n"},
-                 ["authenticate", "acct_mgmt"]) == (0, (7, 0))
+    assert agree(
+        service_dir, {"svc": f"@INCLUDE {inc}/x extra\n"}, ["authenticate", "acct_mgmt"]
+    ) == (0, (7, 0))
     assert agree(service_dir, {"svc": "-@include /nonexistent\n"}, AUTH) == (26, ())
-    assert agree(service_dir, {"svc": f"auth substack {inc}/y\n",
-                               "y": "@include /nonexistent\n"}, AUTH)[0] == 0
+    assert (
+        agree(
+            service_dir, {"svc": f"auth substack {inc}/y\n", "y": "@include /nonexistent\n"}, AUTH
+        )[0]
+        == 0
+    )
 
 
 @pytest.mark.parametrize(("depth", "code"), [(15, 0), (16, 6)])
@@ -251,39 +281,69 @@ def test_include_depth_is_not_limited(service_dir: ServiceDir) -> None:
 # -- dispatch -------------------------------------------------------------------------------
 DISPATCH = [
     # frozen chain: setcred takes its actions from the codes of the last authenticate
-    ("auth sufficient pam_debug.so auth=success cred=ignore\nauth required pam_deny.so\n",
-     ["authenticate", "setcred"], (0, 17)),
-    ("auth required pam_debug.so auth=ignore cred=success\n", ["authenticate", "setcred"],
-     (6, 6)),
+    (
+        "auth sufficient pam_debug.so auth=success cred=ignore\nauth required pam_deny.so\n",
+        ["authenticate", "setcred"],
+        (0, 17),
+    ),
+    ("auth required pam_debug.so auth=ignore cred=success\n", ["authenticate", "setcred"], (6, 6)),
     ("auth required pam_debug.so auth=ignore cred=success\n", ["setcred"], (0,)),
     # Debian: in a frozen chain a jump acts as ignore plus the jump
-    ("auth [success=1 default=ignore] pam_debug.so auth=success cred=cred_err\n"
-     "auth required pam_deny.so\nauth required pam_permit.so\n",
-     ["authenticate", "setcred"], (0, 0)),
-    ("auth [default=1] pam_debug.so auth=auth_err cred=cred_err\nauth required pam_permit.so\n",
-     ["authenticate", "setcred"], (6, 6)),
+    (
+        "auth [success=1 default=ignore] pam_debug.so auth=success cred=cred_err\n"
+        "auth required pam_deny.so\nauth required pam_permit.so\n",
+        ["authenticate", "setcred"],
+        (0, 0),
+    ),
+    (
+        "auth [default=1] pam_debug.so auth=auth_err cred=cred_err\nauth required pam_permit.so\n",
+        ["authenticate", "setcred"],
+        (6, 6),
+    ),
     # setcred before any authenticate uses its own codes; a rule skipped stays unfrozen
-    ("auth [success=done default=ignore] pam_debug.so auth=success\n"
-     "auth required pam_debug.so auth=auth_err cred=cred_err\n",
-     ["setcred", "authenticate", "setcred"], (0, 0, 0)),
-    ("auth [success=ignore default=done] pam_debug.so cred=cred_err\n"
-     "auth required pam_debug.so auth=auth_err cred=cred_err\n",
-     ["setcred", "authenticate", "setcred"], (17, 7, 17)),
+    (
+        "auth [success=done default=ignore] pam_debug.so auth=success\n"
+        "auth required pam_debug.so auth=auth_err cred=cred_err\n",
+        ["setcred", "authenticate", "setcred"],
+        (0, 0, 0),
+    ),
+    (
+        "auth [success=ignore default=done] pam_debug.so cred=cred_err\n"
+        "auth required pam_debug.so auth=auth_err cred=cred_err\n",
+        ["setcred", "authenticate", "setcred"],
+        (17, 7, 17),
+    ),
     # session: close_session frozen by open_session
-    ("session requisite pam_debug.so open_session=session_err close_session=success\n"
-     "session required pam_debug.so close_session=session_err\n",
-     ["open_session", "close_session"], (14, 6)),  # die with close's 0: status 0, NEG
+    (
+        "session requisite pam_debug.so open_session=session_err close_session=success\n"
+        "session required pam_debug.so close_session=session_err\n",
+        ["open_session", "close_session"],
+        (14, 6),
+    ),  # die with close's 0: status 0, NEG
     # chauthtok: an application may not pass the pass flags; update runs after prelim 0 only
-    ("password required pam_debug.so prechauthtok=success chauthtok=authtok_err\n",
-     ["chauthtok"], (20,)),
+    (
+        "password required pam_debug.so prechauthtok=success chauthtok=authtok_err\n",
+        ["chauthtok"],
+        (20,),
+    ),
     # PAM_INCOMPLETE: the same call resumes, another call gets PAM_ABORT
-    ("auth required pam_debug.so auth=incomplete\n",
-     ["authenticate", "authenticate", "setcred"], (31, 31, 26)),
-    ("session required pam_debug.so open_session=incomplete\n",
-     ["open_session", "close_session", "acct_mgmt"], (31, 26, 26)),
+    (
+        "auth required pam_debug.so auth=incomplete\n",
+        ["authenticate", "authenticate", "setcred"],
+        (31, 31, 26),
+    ),
+    (
+        "session required pam_debug.so open_session=incomplete\n",
+        ["open_session", "close_session", "acct_mgmt"],
+        (31, 26, 26),
+    ),
     # reset inside a substack restores the state saved on entering it
-    ("auth required pam_debug.so auth=auth_err\n"
-     "auth [default=reset] pam_permit.so\nauth required pam_permit.so\n", AUTH, (0,)),
+    (
+        "auth required pam_debug.so auth=auth_err\n"
+        "auth [default=reset] pam_permit.so\nauth required pam_permit.so\n",
+        AUTH,
+        (0,),
+    ),
     # PAM_IGNORE under 'ok' becomes the status; under required's 'ignore' it gives 6
     ("auth [default=ok] pam_debug.so auth=ignore\n", AUTH, (25,)),
     ("auth required pam_debug.so auth=ignore\n", AUTH, (6,)),
@@ -291,30 +351,37 @@ DISPATCH = [
 
 
 @pytest.mark.parametrize(("text", "ops", "codes"), DISPATCH)
-def test_dispatch(service_dir: ServiceDir, text: str, ops: list[str],
-                  codes: tuple[int, ...]) -> None:
+def test_dispatch(
+    service_dir: ServiceDir, text: str, ops: list[str], codes: tuple[int, ...]
+) -> None:
     assert agree(service_dir, {"svc": text}, ops) == (0, codes)
 
 
 def test_reset_in_substack(service_dir: ServiceDir) -> None:
-    sub = service_dir({"x": f"auth required {P('auth_err')}\nauth [default=reset] "
-                            f"pam_permit.so\nauth required pam_permit.so\n"})
-    assert agree(service_dir, {"svc": f"auth required pam_permit.so\nauth substack {sub}/x\n"},
-                 AUTH) == (0, (0,))
-    assert agree(service_dir, {"svc": f"auth required {P('cred_err')}\nauth substack {sub}/x\n"},
-                 AUTH) == (0, (17,))
+    sub = service_dir(
+        {
+            "x": f"auth required {P('auth_err')}\nauth [default=reset] "
+            f"pam_permit.so\nauth required pam_permit.so\n"
+        }
+    )
+    assert agree(
+        service_dir, {"svc": f"auth required pam_permit.so\nauth substack {sub}/x\n"}, AUTH
+    ) == (0, (0,))
+    assert agree(
+        service_dir, {"svc": f"auth required {P('cred_err')}\nauth substack {sub}/x\n"}, AUTH
+    ) == (0, (17,))
 
 
 def test_jump_past_end_of_substack(service_dir: ServiceDir) -> None:
     sub = service_dir({"x": "auth [success=3] pam_permit.so\nauth required pam_permit.so\n"})
-    assert agree(service_dir, {"svc": f"auth substack {sub}/x\nauth required pam_permit.so\n"},
-                 AUTH) == (0, (6,))
+    assert agree(
+        service_dir, {"svc": f"auth substack {sub}/x\nauth required pam_permit.so\n"}, AUTH
+    ) == (0, (6,))
 
 
 def test_jump_over_a_substack_counts_it_as_one_rule(service_dir: ServiceDir) -> None:
     sub = service_dir({"x": "auth required pam_deny.so\nauth required pam_deny.so\n"})
-    text = (f"auth [success=1] pam_permit.so\nauth substack {sub}/x\n"
-            "auth required pam_permit.so\n")
+    text = f"auth [success=1] pam_permit.so\nauth substack {sub}/x\nauth required pam_permit.so\n"
     assert agree(service_dir, {"svc": text}, AUTH) == (0, (0,))
 
 
@@ -323,21 +390,35 @@ def test_chauthtok_flags_from_application(service_dir: ServiceDir) -> None:
     real = run_real("svc", confdir, [("pam_chauthtok", 0x2000), ("pam_chauthtok", 0x4000)])
     from pamexplorer.pam.codes import Function
     from pamexplorer.pam.operation import Operation
+
     ops = [Operation(Function.CHAUTHTOK, 0x2000), Operation(Function.CHAUTHTOK, 0x4000)]
     sim = simulate(resolve("svc", str(confdir)), ops)
     assert real.calls == tuple(c.code for c in sim.calls) == (4, 4)
 
 
-@pytest.mark.parametrize(("code", "rest", "want"), [
-    (99, "", (6, 6)), (-3, "", (6, 6)), (32, "auth required pam_permit.so\n", (6, 6)),
-])
-def test_codes_outside_0_to_31(service_dir: ServiceDir, c_module: Callable[[str, str], Path],
-                               code: int, rest: str, want: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("code", "rest", "want"),
+    [
+        (99, "", (6, 6)),
+        (-3, "", (6, 6)),
+        (32, "auth required pam_permit.so\n", (6, 6)),
+    ],
+)
+def test_codes_outside_0_to_31(
+    service_dir: ServiceDir,
+    c_module: Callable[[str, str], Path],
+    code: int,
+    rest: str,
+    want: tuple[int, int],
+) -> None:
     body = f"{{ return {code}; }}"
-    module = c_module(f"ret{code}".replace("-", "m"), f"""
+    module = c_module(
+        f"ret{code}".replace("-", "m"),
+        f"""
         PAM_EXTERN int pam_sm_authenticate(void *h, int f, int c, const char **v) {body}
         PAM_EXTERN int pam_sm_setcred(void *h, int f, int c, const char **v) {body}
-    """)
+    """,
+    )
     confdir = service_dir({"svc": f"auth optional {module}\n" + rest})
     ops = [parse_operation("authenticate"), parse_operation("setcred")]
     real = run_real("svc", confdir, [("pam_authenticate", 0), ("pam_setcred", 0)])
@@ -350,25 +431,27 @@ def test_codes_outside_0_to_31(service_dir: ServiceDir, c_module: Callable[[str,
 
 
 def test_module_without_the_symbol_returns_28(service_dir: ServiceDir) -> None:
-    assert agree(service_dir, {"svc": "session required pam_rootok.so\n"},
-                 ["open_session"]) == (0, (28,))
+    assert agree(service_dir, {"svc": "session required pam_rootok.so\n"}, ["open_session"]) == (
+        0,
+        (28,),
+    )
 
 
 def test_service_named_other(service_dir: ServiceDir) -> None:
     files = {"other": "auth required pam_debug.so auth=auth_err\naccount required pam_permit.so\n"}
-    assert agree(service_dir, files, ["authenticate", "acct_mgmt"], service="other") == \
-        (0, (7, 0))
+    assert agree(service_dir, files, ["authenticate", "acct_mgmt"], service="other") == (0, (7, 0))
 
 
 def test_pam_conf_only_when_no_directory_exists(tmp_path: Path) -> None:
     from pamexplorer.stack.resolve import Paths, list_services
 
     conf = tmp_path / "pam.conf"
-    conf.write_text("# service type control module\n"
-                    "svc auth required pam_permit.so\nOTHER auth required pam_deny.so\n"
-                    "other account required pam_deny.so\nelse auth required pam_deny.so\n")
-    paths = Paths(pam_d=str(tmp_path / "none"), dist_d=str(tmp_path / "none2"),
-                  pam_conf=str(conf))
+    conf.write_text(
+        "# service type control module\n"
+        "svc auth required pam_permit.so\nOTHER auth required pam_deny.so\n"
+        "other account required pam_deny.so\nelse auth required pam_deny.so\n"
+    )
+    paths = Paths(pam_d=str(tmp_path / "none"), dist_d=str(tmp_path / "none2"), pam_conf=str(conf))
     stack = resolve("SVC", paths=paths)
     ops = [parse_operation("authenticate"), parse_operation("acct_mgmt")]
     assert [c.code for c in simulate(stack, ops).calls] == [0, 7]

@@ -71,16 +71,23 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 """
 
 
-def explorer(confdir: Path | None, service: str | None, user: str = "alice",
-             lab: bool = False, profile: str | None = None) -> PamExplorerApp:
+def explorer(
+    confdir: Path | None,
+    service: str | None,
+    user: str = "alice",
+    lab: bool = False,
+    profile: str | None = None,
+) -> PamExplorerApp:
     return PamExplorerApp(
-        LaunchOptions(confdir=confdir, lab=lab, service=service, user=user, profile=profile,
-                      stable=True)
+        LaunchOptions(
+            confdir=confdir, lab=lab, service=service, user=user, profile=profile, stable=True
+        )
     )
 
 
-async def wait_until(pilot: Pilot[object], predicate: Callable[[], object], what: str,
-                     tries: int = 600) -> None:
+async def wait_until(
+    pilot: Pilot[object], predicate: Callable[[], object], what: str, tries: int = 600
+) -> None:
     """Let the app run until ``predicate()`` holds; fail (naming ``what``) if it never does."""
     for _ in range(tries):
         if predicate():
@@ -92,6 +99,6 @@ async def wait_until(pilot: Pilot[object], predicate: Callable[[], object], what
 def screen_text(app: PamExplorerApp) -> str:
     """Everything the terminal shows right now, as plain text (the SVG export, tags removed)."""
     svg = app.export_screenshot()
-    body = svg[svg.index("<g class=\"terminal"):] if "<g class=\"terminal" in svg else svg
+    body = svg[svg.index('<g class="terminal') :] if '<g class="terminal' in svg else svg
     text = re.sub(r"<[^>]+>", "", body)
     return html.unescape(text).replace("\xa0", " ")

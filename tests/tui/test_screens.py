@@ -22,10 +22,12 @@ ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 async def test_picker_filters_previews_and_opens(service_dir: ServiceDirFactory) -> None:
-    confdir = service_dir({
-        "alpha": "auth required pam_permit.so\n",
-        "beta": "auth requisite pam_deny.so\naccount include alpha\n",
-    })
+    confdir = service_dir(
+        {
+            "alpha": "auth required pam_permit.so\n",
+            "beta": "auth requisite pam_deny.so\naccount include alpha\n",
+        }
+    )
     app = explorer(confdir, None)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, PickerScreen)
@@ -76,8 +78,24 @@ async def test_every_transaction_key_is_in_the_command_palette(
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         titles = [c.title for c in app.get_system_commands(screen)]
-        for action in ("New", "Auth", "Acct", "Cred", "Open", "Close", "Passwd", "End",
-                       "Flags", "Items", "Env", "User", "Back", "Codes", "Quit", "Theme"):
+        for action in (
+            "New",
+            "Auth",
+            "Acct",
+            "Cred",
+            "Open",
+            "Close",
+            "Passwd",
+            "End",
+            "Flags",
+            "Items",
+            "Env",
+            "User",
+            "Back",
+            "Codes",
+            "Quit",
+            "Theme",
+        ):
             assert any(t.startswith(action) for t in titles), action
         # Running a command from the palette performs the action.
         await pilot.press("ctrl+p")
@@ -87,8 +105,11 @@ async def test_every_transaction_key_is_in_the_command_palette(
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.screen is screen, "palette closed")
         assert isinstance(screen, TransactionScreen)
-        await wait_until(pilot, lambda: not screen.busy and len(screen.timeline.entries) >= 2,
-                         "pam_authenticate from the palette")
+        await wait_until(
+            pilot,
+            lambda: not screen.busy and len(screen.timeline.entries) >= 2,
+            "pam_authenticate from the palette",
+        )
         last = screen.timeline.entries[-1].record
         assert last is not None and last.function == "pam_authenticate"
 
@@ -107,12 +128,24 @@ async def test_user_can_be_changed(service_dir: ServiceDirFactory) -> None:
         await wait_until(pilot, lambda: app.screen is not screen, "the user modal")
         app.screen.query_one(Input).value = "bob"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "pam_set_item(PAM_USER" in "\n".join(
-            render_entry(e, True).plain for e in screen.timeline.entries), "pam_set_item")
+        await wait_until(
+            pilot,
+            lambda: (
+                "pam_set_item(PAM_USER"
+                in "\n".join(render_entry(e, True).plain for e in screen.timeline.entries)
+            ),
+            "pam_set_item",
+        )
         await pilot.press("a")
-        await wait_until(pilot, lambda: screen.timeline.entries[-1].record is not None
-                         and screen.timeline.entries[-1].record.function == "pam_authenticate"
-                         and not screen.busy, "second call")
+        await wait_until(
+            pilot,
+            lambda: (
+                screen.timeline.entries[-1].record is not None
+                and screen.timeline.entries[-1].record.function == "pam_authenticate"
+                and not screen.busy
+            ),
+            "second call",
+        )
         last = screen.timeline.entries[-1].record
         assert last is not None and last.name == "PAM_SUCCESS" and last.items["user"] == "bob"
 
@@ -131,11 +164,13 @@ async def test_a_lesson_runs_step_by_step_with_hints_and_explanation() -> None:
         assert "Hint 1" in screen_text(app)
         assert "Explanation" not in screen_text(app)
         await pilot.press("s")  # pam_start
-        await wait_until(pilot, lambda: not screen.busy and screen.results[0] is not None,
-                         "pam_start")
+        await wait_until(
+            pilot, lambda: not screen.busy and screen.results[0] is not None, "pam_start"
+        )
         await pilot.press("s")  # authenticate (the scripted answer)
-        await wait_until(pilot, lambda: not screen.busy and screen.results[1] is not None,
-                         "authenticate")
+        await wait_until(
+            pilot, lambda: not screen.busy and screen.results[1] is not None, "authenticate"
+        )
         assert not screen.finished
         assert screen.results[1].name == "PAM_SUCCESS" and screen.results[1].ok  # type: ignore[union-attr]
         await pilot.press("r")

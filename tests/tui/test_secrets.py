@@ -22,12 +22,14 @@ async def test_no_password_in_any_screen_or_message(
     talker = c_module("talker", TALKER_SOURCE)
     # pam_exec runs `env` after authentication: it would show a password leaked into the
     # environment; pam_echo shows the items a module can read (%u user, %h rhost, %t tty).
-    confdir = service_dir({
-        "talk": f"auth required {talker}\n"
-                "auth optional pam_echo.so user=%u host=%h tty=%t\n"
-                "session optional pam_exec.so stdout /usr/bin/env\n"
-                "session required pam_permit.so\n",
-    })
+    confdir = service_dir(
+        {
+            "talk": f"auth required {talker}\n"
+            "auth optional pam_echo.so user=%u host=%h tty=%t\n"
+            "session optional pam_exec.so stdout /usr/bin/env\n"
+            "session required pam_permit.so\n",
+        }
+    )
     app = explorer(confdir, "talk")
     seen: list[str] = []
     async with app.run_test(size=(120, 36)) as pilot:
@@ -57,8 +59,11 @@ async def test_no_password_in_any_screen_or_message(
             seen.append(screen_text(app))
             await pilot.press("escape")
             await wait_until(pilot, lambda: app.screen is screen, "back")
-        messages = [render_entry(e, stable) .plain for e in screen.timeline.entries
-                    for stable in (True, False)]
+        messages = [
+            render_entry(e, stable).plain
+            for e in screen.timeline.entries
+            for stable in (True, False)
+        ]
         records = [repr(e.record) for e in screen.timeline.entries]
         notifications = [str(n.message) for n in app._notifications]
     assert seen and messages

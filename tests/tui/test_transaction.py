@@ -60,8 +60,10 @@ async def test_answering_a_prompt_authenticates_and_hides_the_password(
         assert SECRET not in screen_text(app)
         await pilot.press("enter")
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")
-        assert records(screen) == [("pam_start", "PAM_SUCCESS"),
-                                   ("pam_authenticate", "PAM_SUCCESS")]
+        assert records(screen) == [
+            ("pam_start", "PAM_SUCCESS"),
+            ("pam_authenticate", "PAM_SUCCESS"),
+        ]
         shown = screen_text(app)
         assert "PAM_SUCCESS (0)" in shown
         assert "********" in timeline_text(screen)
@@ -123,8 +125,10 @@ async def test_a_crashing_module_is_reported_and_a_new_transaction_works(
         assert screen.session is None
         await pilot.press("m")  # a call key starts a new transaction when none is open
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")
-        assert records(screen)[-2:] == [("pam_start", "PAM_SUCCESS"),
-                                        ("pam_acct_mgmt", "PAM_SUCCESS")]
+        assert records(screen)[-2:] == [
+            ("pam_start", "PAM_SUCCESS"),
+            ("pam_acct_mgmt", "PAM_SUCCESS"),
+        ]
         assert app.is_running
 
 
@@ -157,12 +161,14 @@ async def test_a_hung_call_can_be_aborted(
 
 
 async def test_end_flags_items_and_environment(service_dir: ServiceDirFactory) -> None:
-    confdir = service_dir({
-        "envsvc": "auth required pam_permit.so\n"
-                  "session required pam_env.so readenv=0 user_readenv=0 "
-                  "conffile=/dev/null\n"
-                  "session required pam_permit.so\n",
-    })
+    confdir = service_dir(
+        {
+            "envsvc": "auth required pam_permit.so\n"
+            "session required pam_env.so readenv=0 user_readenv=0 "
+            "conffile=/dev/null\n"
+            "session required pam_permit.so\n",
+        }
+    )
     app = explorer(confdir, "envsvc")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -176,8 +182,9 @@ async def test_end_flags_items_and_environment(service_dir: ServiceDirFactory) -
         tty.value = "/dev/pts/7"
         tty.focus()
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "pam_set_item(PAM_TTY" in timeline_text(screen),
-                         "pam_set_item")
+        await wait_until(
+            pilot, lambda: "pam_set_item(PAM_TTY" in timeline_text(screen), "pam_set_item"
+        )
         assert "PAM_SUCCESS (0)" in timeline_text(screen).splitlines()[-1]
         # Environment: pam_putenv.
         await pilot.press("v")
@@ -220,9 +227,7 @@ async def test_a_failing_pam_start_leaves_no_transaction_open(
         assert "PAM_ABORT (26)" in screen_text(app)
 
 
-def test_bad_launch_options_are_one_line_usage_errors(
-    tmp_path: Path, capsys: object
-) -> None:
+def test_bad_launch_options_are_one_line_usage_errors(tmp_path: Path, capsys: object) -> None:
     from pamexplorer.cli import main
 
     assert main(["--confdir", str(tmp_path / "nowhere")]) == 2

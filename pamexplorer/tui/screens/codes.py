@@ -40,7 +40,9 @@ class CodeReferenceScreen(Screen[None]):
         table.add_column("pam_strerror", key="text")
         for info in all_codes():
             table.add_row(
-                Text(str(info.code), justify="right"), Text(info.name), Text(info.text),
+                Text(str(info.code), justify="right"),
+                Text(info.name),
+                Text(info.text),
                 key=str(info.code),
             )
         if self.initial_code is not None:

@@ -33,8 +33,14 @@ class ProfileAnswers:
     """The engine's async conversation for a profile: its scripted answers; an ``ask: true``
     answer is asked in a conversation modal (and kept as a secret for the run)."""
 
-    def __init__(self, scripted: ProfileConversation, secrets: Secrets, asks: bool,
-                 screen: Screen[None], on_message: Any) -> None:
+    def __init__(
+        self,
+        scripted: ProfileConversation,
+        secrets: Secrets,
+        asks: bool,
+        screen: Screen[None],
+        on_message: Any,
+    ) -> None:
         self.scripted = scripted
         self.secrets = secrets
         self.asks = asks
@@ -80,8 +86,9 @@ def reflow(text: str) -> Text:
     return Text("\n\n".join(paragraphs))
 
 
-def step_text(index: int, label: str, expected: list[str], result: StepResult | None,
-              current: bool) -> Text:
+def step_text(
+    index: int, label: str, expected: list[str], result: StepResult | None, current: bool
+) -> Text:
     text = Text()
     if result is None:
         text.append("▶ " if current else "○ ", style="bold" if current else "dim")
@@ -99,8 +106,9 @@ def step_text(index: int, label: str, expected: list[str], result: StepResult | 
             text.append(f"{result.name} ({result.code})", style="green" if result.ok else "red")
         else:
             text.append(result.text or result.status, style="red")
-        text.append("  met" if result.ok else "  unmet", style="bold green" if result.ok
-                    else "bold red")
+        text.append(
+            "  met" if result.ok else "  unmet", style="bold green" if result.ok else "bold red"
+        )
         for problem in result.problems:
             text.append("\n     ")
             text.append(problem, style="red")
@@ -222,8 +230,9 @@ class ProfileScreen(Screen[None]):
         ]
         for index, (label, expected) in enumerate(labels):
             current = index == self.next_index and not self.finished
-            steps.add_option(Option(step_text(index, label, expected, self.results[index],
-                                              current)))
+            steps.add_option(
+                Option(step_text(index, label, expected, self.results[index], current))
+            )
         steps.highlighted = keep if keep is not None else 0
 
     def render_lesson(self) -> None:
@@ -249,8 +258,7 @@ class ProfileScreen(Screen[None]):
                         parts.append(Text("\nExplanation", style="bold"))
                         parts.append(reflow(lesson.explanation))
                     else:
-                        parts.append(Text("\nThe explanation shows after the run.",
-                                          style="dim"))
+                        parts.append(Text("\nThe explanation shows after the run.", style="dim"))
         self.query_one("#lesson-text", Static).update(Group(*parts))
 
     # -- actions ---------------------------------------------------------------------------
@@ -376,8 +384,12 @@ class ProfileScreen(Screen[None]):
             running = timeline.add(Entry("running", "pam_start"))
             try:
                 self.session = await self.app.engine.start(  # type: ignore[attr-defined]
-                    profile.service, profile.user, confdir=self.confdir, items=profile.items,
-                    env=profile.env, conversation=self.answers,
+                    profile.service,
+                    profile.user,
+                    confdir=self.confdir,
+                    items=profile.items,
+                    env=profile.env,
+                    conversation=self.answers,
                     timeout=profile.timeout or None,
                 )
             except EngineCrashed as err:
@@ -391,8 +403,9 @@ class ProfileScreen(Screen[None]):
                 return
             record = self.session.start_record
             timeline.replace(running, Entry("call", "pam_start", record=record))
-            self.results[0] = call_step(0, "start", record,
-                                         Expectation(profile.expect_start), self.secrets)
+            self.results[0] = call_step(
+                0, "start", record, Expectation(profile.expect_start), self.secrets
+            )
             self.next_index = 1
             if record.code != 0 or not profile.steps:
                 self.finish()
@@ -412,8 +425,10 @@ class ProfileScreen(Screen[None]):
                 timeline.replace(running, Entry("note", f"{step.label()}  ->  {outcome.code}"))
         except EngineCrashed as err:
             outcome = crashed_step(index, step.label(), step.libpam_name, err, self.secrets)
-            timeline.replace(running, Entry("crash", self.secrets.scrub(str(err)),
-                                            detail="the engine child is gone"))
+            timeline.replace(
+                running,
+                Entry("crash", self.secrets.scrub(str(err)), detail="the engine child is gone"),
+            )
             self.session = None
             self.results[index] = outcome
             self.finish()
@@ -437,4 +452,3 @@ class ProfileScreen(Screen[None]):
             await session.end()
         except Exception:
             session.abort()
-

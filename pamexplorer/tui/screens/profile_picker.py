@@ -40,8 +40,9 @@ class ProfilePickerScreen(Screen[None]):
                 text.append(entry.title)
             if not entry.bundled:
                 text.append("  (yours)", style="dim")
-            profiles.add_option(Option(text, id=str(len(self.paths)),
-                                       disabled=entry.error is not None))
+            profiles.add_option(
+                Option(text, id=str(len(self.paths)), disabled=entry.error is not None)
+            )
             self.paths.append(str(entry.path))
         if profiles.option_count:
             profiles.highlighted = 0

@@ -305,8 +305,9 @@ class TransactionScreen(Screen[None]):
             if function is not None:
                 await self.call(function, flags)
         except Exception as err:  # never let a worker take the app down
-            self.timeline.add(Entry("crash", f"internal error: {type(err).__name__}",
-                                    detail=str(err)))
+            self.timeline.add(
+                Entry("crash", f"internal error: {type(err).__name__}", detail=str(err))
+            )
         finally:
             self.set_busy(False)
 
@@ -314,9 +315,7 @@ class TransactionScreen(Screen[None]):
         from pamexplorer.engine import EngineCrashed, EngineError
         from pamexplorer.tui.conversation import ScreenConversation
 
-        self.conversation = ScreenConversation(
-            self.app, lambda: self.in_flight, self.live_message
-        )
+        self.conversation = ScreenConversation(self.app, lambda: self.in_flight, self.live_message)
         self.in_flight = "pam_start"
         self.running_index = self.timeline.add(Entry("running", "pam_start"))
         try:

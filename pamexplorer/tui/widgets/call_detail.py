@@ -10,8 +10,16 @@ from pamexplorer.pam.codes import describe
 from pamexplorer.tui.render import code_explanation
 from pamexplorer.tui.widgets.timeline import Entry
 
-_ITEM_ORDER = ("service", "user", "tty", "rhost", "ruser", "xdisplay", "user_prompt",
-               "authtok_type")
+_ITEM_ORDER = (
+    "service",
+    "user",
+    "tty",
+    "rhost",
+    "ruser",
+    "xdisplay",
+    "user_prompt",
+    "authtok_type",
+)
 
 
 def render_detail(entry: Entry | None) -> Text:

@@ -29,8 +29,9 @@ def render_rows(rows: list[StackRow], highlight: str | None, error: str | None) 
                 grid.add_row("", "")
             current = row.type
             origin = ""
-            heading = Text(f" {row.type} ", style="bold reverse" if row.type == highlight
-                           else "bold")
+            heading = Text(
+                f" {row.type} ", style="bold reverse" if row.type == highlight else "bold"
+            )
             marker = Text("◀ this call" if row.type == highlight else "", style="bold")
             grid.add_row(heading, marker)
         indent = "  " * row.depth
