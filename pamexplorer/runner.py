@@ -14,14 +14,14 @@ import pwd
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
 from pamexplorer.labsetup import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
-from pamexplorer.pam.conversation import REDACTED, ConversationAborted, Message
+from pamexplorer.pam.conversation import REDACTED, ConversationAborted, Exchange, Message
 from pamexplorer.pam.transaction import CallRecord
 from pamexplorer.profile import (
     CONFIG_LAB,
@@ -466,6 +466,23 @@ def call_step(
         {k: secrets.scrub(v) for k, v in record.env.items()},
         record.fail_delay_us,
         [secrets.scrub(line) for line in record.output],
+    )
+
+
+def scrub_record(record: CallRecord, secrets: Secrets) -> CallRecord:
+    """``record`` with every secret replaced, as :func:`call_step` scrubs a step: message
+    texts and answers (an answer that is a secret shows as REDACTED), items, environment
+    values and module output."""
+    messages = tuple(
+        Exchange.from_dict(_scrub_exchange(m.to_dict(), secrets)) for m in record.messages
+    )
+    return replace(
+        record,
+        text=secrets.scrub(record.text),
+        messages=messages,
+        items={k: None if v is None else secrets.scrub(v) for k, v in record.items.items()},
+        env={k: secrets.scrub(v) for k, v in record.env.items()},
+        output=tuple(secrets.scrub(line) for line in record.output),
     )
 
 

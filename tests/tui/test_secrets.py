@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList
 
+from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.conversation import ConversationModal
+from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
-from pamexplorer.tui.widgets.timeline import render_entry
+from pamexplorer.tui.widgets.timeline import Timeline, render_entry
 from tests.tui.conftest import SECRET, TALKER_SOURCE, explorer, screen_text, wait_until
 
 ModuleFactory = Callable[[str, str], Path]
@@ -71,3 +74,57 @@ async def test_no_password_in_any_screen_or_message(
         assert SECRET not in text
     # The call really got the answer: the prompt was answered and authentication succeeded.
     assert any("PAM_SUCCESS" in m and "pam_authenticate" in m for m in messages)
+
+
+#: An echo-on answer taken from the environment: a one-time code typed as the login name.
+OTP = "otp-7Hq2ZkW9"
+
+
+async def test_no_profile_secret_in_the_profile_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # lab-conversation: pam_get_user asks "login:" (echo on), pam_echo greets the user by
+    # name (an info message while the call runs), pam_exec asks the password. The login
+    # answer comes from the environment, so the runner treats it as a secret.
+    monkeypatch.setenv("SECRET_OTP", OTP)
+    profile = tmp_path / "otp.yaml"
+    profile.write_text(
+        "name: a secret login answer\n"
+        "service: lab-conversation\n"
+        "config: lab\n"
+        "answers:\n"
+        '  - match: "^login"\n'
+        "    answer: {env: SECRET_OTP}\n"
+        '  - match: "(?i)password"\n'
+        "    answer: chocolate\n"
+        "steps:\n"
+        "  - authenticate\n"
+    )
+    app = PamExplorerApp(LaunchOptions(profile=str(profile), stable=True))
+    seen: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfileScreen)
+        timeline = screen.query_one(Timeline)
+        shown_live: list[str] = []
+        refresh_entry = timeline.refresh_entry
+
+        def spy(index: int) -> None:  # what a running entry shows as messages arrive
+            refresh_entry(index)
+            shown_live.append(render_entry(timeline.entries[index], True).plain)
+            seen.append(screen_text(app))
+
+        timeline.refresh_entry = spy  # type: ignore[method-assign]
+        await pilot.press("r")
+        await wait_until(pilot, lambda: screen.finished and not screen.busy, "the run")
+        seen.append(screen_text(app))
+        entries = list(timeline.entries)
+        records = [repr(e.record) for e in entries]
+        rendered = [render_entry(e, stable).plain for e in entries for stable in (True, False)]
+        results = [repr(r) for r in screen.results]
+    for text in seen + shown_live + records + rendered + results:
+        assert OTP not in text
+    # The secret really reached libpam and came back: the greeting and the echo-on answer.
+    assert any("Hello ********" in text for text in rendered)
+    assert any("Hello ********" in text for text in shown_live)
+    assert any("login: ********" in text for text in rendered)

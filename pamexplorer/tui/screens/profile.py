@@ -25,6 +25,7 @@ from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
     from pamexplorer.pam.conversation import Message
+    from pamexplorer.pam.transaction import CallRecord
     from pamexplorer.profile import Profile, Step
     from pamexplorer.runner import ProfileConversation, Secrets, StepResult
 
@@ -332,8 +333,9 @@ class ProfileScreen(Screen[None]):
                 if self.finished or not all_steps:
                     break
         except Exception as err:  # a worker must not take the app down
+            detail = self.secrets.scrub(str(err)) if self.secrets else str(err)
             self.query_one(Timeline).add(
-                Entry("crash", f"internal error: {type(err).__name__}", detail=str(err))
+                Entry("crash", f"internal error: {type(err).__name__}", detail=detail)
             )
             self.finish()
         finally:
@@ -358,9 +360,20 @@ class ProfileScreen(Screen[None]):
 
             self.confdir = self.cleanup.enter_context(confdir_for(profile))
 
+    def shown(self, record: CallRecord) -> CallRecord:
+        """The record as the screen may show it: the run's secrets scrubbed."""
+        from pamexplorer.runner import scrub_record
+
+        assert self.secrets is not None
+        return scrub_record(record, self.secrets)
+
     def live_message(self, message: Message) -> None:
+        from pamexplorer.pam.conversation import Message
+
         timeline = self.query_one(Timeline)
         if timeline.entries and timeline.entries[-1].kind == "running":
+            if self.secrets is not None:
+                message = Message(message.style, self.secrets.scrub(message.text))
             timeline.entries[-1].live.append(message)
             timeline.refresh_entry(len(timeline.entries) - 1)
 
@@ -402,7 +415,7 @@ class ProfileScreen(Screen[None]):
                 self.finish()
                 return
             record = self.session.start_record
-            timeline.replace(running, Entry("call", "pam_start", record=record))
+            timeline.replace(running, Entry("call", "pam_start", record=self.shown(record)))
             self.results[0] = call_step(
                 0, "start", record, Expectation(profile.expect_start), self.secrets
             )
@@ -420,9 +433,11 @@ class ProfileScreen(Screen[None]):
                 run_step, self.session.session, index, step, self.secrets
             )
             if record is not None:
-                timeline.replace(running, Entry("call", step.libpam_name, record=record))
+                shown = self.shown(record)
+                timeline.replace(running, Entry("call", step.libpam_name, record=shown))
             else:
-                timeline.replace(running, Entry("note", f"{step.label()}  ->  {outcome.code}"))
+                note = self.secrets.scrub(f"{step.label()}  ->  {outcome.code}")
+                timeline.replace(running, Entry("note", note))
         except EngineCrashed as err:
             outcome = crashed_step(index, step.label(), step.libpam_name, err, self.secrets)
             timeline.replace(
