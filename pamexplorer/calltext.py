@@ -75,6 +75,6 @@ def detail_lines(record: CallRecord, verbose: bool = False) -> Iterator[str]:
     if verbose:
         for key, value in record.items.items():
             if value is not None:
-                yield f"    item {key} = {value}"
+                yield f"    item {key} = {printable(value)}"
         for key, value in record.env.items():
-            yield f"    env {key}={value}"
+            yield f"    env {printable(key)}={printable(value)}"

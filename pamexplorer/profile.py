@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pamexplorer.engine.child import INHERITED_ENV
 from pamexplorer.pam.codes import (
     SETTABLE_ITEMS,
     Code,
@@ -31,6 +33,7 @@ from pamexplorer.pam.codes import (
     Function,
     Item,
     code_by_name,
+    flag_by_name,
     flag_names,
     item_by_name,
 )
@@ -256,13 +259,20 @@ class _Reader:
             out[key] = value_node
         return out
 
-    def scalar(self, node: Node) -> Any:
+    def scalar(self, node: Node, fld: str = "value") -> Any:
         if not isinstance(node, ScalarNode):
             return node
-        return self.constructor.construct_object(node)
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self.error(node, fld, f"expected plain YAML, not the tag {tag}") from None
+        except (ValueError, TypeError, OverflowError):
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise self.error(node, fld, f"expected a valid {kind} value") from None
 
     def text(self, node: Node, fld: str, *, allow_empty: bool = False) -> str:
-        value = self.scalar(node) if isinstance(node, ScalarNode) else node
+        value = self.scalar(node, fld) if isinstance(node, ScalarNode) else node
         if isinstance(node, MappingNode):
             raise self.error(
                 node, fld, "expected text, got a mapping (quote text that contains ': ')"
@@ -368,7 +378,7 @@ class _Reader:
         return profile
 
     def optional_text(self, node: Node, fld: str) -> str | None:
-        if isinstance(node, ScalarNode) and self.scalar(node) is None:
+        if isinstance(node, ScalarNode) and self.scalar(node, fld) is None:
             return None
         return self.text(node, fld)
 
@@ -458,6 +468,13 @@ class _Reader:
                 name = self.text(keys["env"], f"{fld}.env")
                 if not _ENV_NAME.match(name):
                     raise self.error(keys["env"], f"{fld}.env", "expected a variable name")
+                if name in INHERITED_ENV or name.startswith("LC_"):
+                    # Engine children inherit these; a secret must not travel that way.
+                    raise self.error(
+                        keys["env"],
+                        f"{fld}.env",
+                        f"expected a variable of your own ({name} is passed to PAM modules)",
+                    )
                 return Answer(match=match, env=name, line=line)
             if not self.boolean(keys["ask"], f"{fld}.ask"):
                 raise self.error(keys["ask"], f"{fld}.ask", "expected true")
@@ -465,8 +482,13 @@ class _Reader:
         return Answer(match=match, literal=self.text(node, fld, allow_empty=True), line=line)
 
     def timeout(self, node: Node) -> float:
-        value = self.scalar(node)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        value = self.scalar(node, "timeout")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             raise self.error(node, "timeout", "expected a number of seconds above 0")
         return float(value)
 
@@ -551,16 +573,14 @@ class _Reader:
         flags = 0
         for word, sub in zip(words, nodes, strict=True):
             for part in word.split("|"):
-                key = part.strip().upper()
-                if not key:
+                if not part.strip():
                     continue
-                if not key.startswith("PAM_"):
-                    key = "PAM_" + key
-                if key not in Flag.__members__:
+                try:
+                    flag = flag_by_name(part)
+                except KeyError:
                     raise self.error(
                         sub, fld, _unknown("flag", part.strip(), [f.name or "" for f in Flag])
-                    )
-                flag = Flag[key]
+                    ) from None
                 if not flag & function.flags:
                     raise self.error(sub, fld, self._flag_problem(function, int(flag)))
                 flags |= int(flag)

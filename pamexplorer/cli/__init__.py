@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -46,7 +47,14 @@ def service_source(args: argparse.Namespace) -> Iterator[str | None]:
             yield str(lab)
     else:
         confdir = getattr(args, "confdir", None)
-        yield None if confdir is None else str(confdir)
+        yield None if confdir is None else checked_confdir(confdir)
+
+
+def checked_confdir(confdir: str) -> str:
+    """``--confdir`` as given, once it is known to be a directory (else a usage error)."""
+    if not os.path.isdir(confdir):
+        raise UsageError(f"{confdir}: --confdir: expected a directory of service files")
+    return confdir
 
 
 class UsageError(Exception):
@@ -75,12 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return EXIT_OK
     try:
-        return int(func(args))
+        return int(args.func(args))  # without a subcommand: the explorer (cli.app.launch)
     except UsageError as err:
         print(f"pamexplorer: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pamexplorer.cli import UsageError
+from pamexplorer.cli import UsageError, checked_confdir
 
 LAUNCH_EXAMPLES = """\
 examples:
@@ -54,9 +54,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 def launch(args: argparse.Namespace) -> int:
     if getattr(args, "command", None) not in (None, ""):
         return 0
-    confdir = Path(args.confdir) if args.confdir else None
-    if confdir is not None and not confdir.is_dir():
-        raise UsageError(f"{confdir}: --confdir: expected a directory of service files")
+    confdir = Path(checked_confdir(args.confdir)) if args.confdir else None
     profile = None
     if args.profile is not None:
         from pamexplorer.profile import ProfileError, load, resolve
@@ -83,6 +81,12 @@ def launch(args: argparse.Namespace) -> int:
 def screenshots(args: argparse.Namespace) -> int:
     from pamexplorer.tui.screenshots import write_screenshots
 
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(
+            f"{args.dir}: screenshots: expected a directory to write to ({err.strerror})"
+        ) from None
     for path in write_screenshots(args.dir):
         print(path)
     return 0

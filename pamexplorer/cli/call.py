@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -187,14 +188,11 @@ def execute(
         except EngineCrashed as err:
             run_.error = err
             run_.crash_output = session.crash_output if session is not None else []
-        except KeyboardInterrupt:
-            if session is not None:  # the call in flight may never return: end the child
-                session.abort()
-                session = None
-            raise
         finally:
+            # Also on Ctrl-C: pam_end when the child is idle (an interrupted prompt was
+            # refused and its call returned), a kill when a module never answered.
             if session is not None:
-                session.end()
+                session.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"call: {err}") from None
     parse_items(args.items)
     parse_pairs(args.env, "-E")
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         raise UsageError("call: --timeout: expected a number of seconds greater than 0")
 
     result = CallRun()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -105,7 +106,7 @@ class DirectForker:
 
     Only for front ends that have a single thread (``pamexplorer call``): a one-shot command
     then pays for no second interpreter. With more than one thread running, forking is unsafe
-    (another thread may hold a lock the child needs), so it hands over to the fork server.
+    (another thread may hold a lock the child needs): :class:`Engine` then uses the fork server.
     The child's environ is cut to ``engine.child.INHERITED_ENV``, but ``/proc/PID/environ`` still
     shows the block this process was exec'd with: use it only when that block holds none of
     our secrets (the runner's ``{env: NAME}`` answers live there; it uses the fork server).
@@ -115,8 +116,6 @@ class DirectForker:
         self.unreaped: set[int] = set()
 
     def spawn(self) -> tuple[int, Channel, int]:
-        if threading.active_count() > 1:
-            return fork_server().spawn()
         self._reap()
         proto_ours, proto_child = socket.socketpair()
         out_r, out_w = os.pipe()
@@ -236,6 +235,8 @@ class ForkServerClient:
                 return ExitStatus.from_wait(self.exits.pop(pid))
 
     def _read_one(self, timeout: float | None) -> bool:
+        if self.sock.fileno() < 0:
+            raise EngineError("the engine's fork server was stopped")
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return False
@@ -287,13 +288,18 @@ def fork_server() -> ForkServerClient:
 
 @atexit.register
 def _stop_fork_server() -> None:
+    """At exit: pam_end for every transaction still open and idle, then stop the server."""
     global _server
+    for session in list(_sessions):
+        if session.open and session.in_flight is None:
+            session.close()
     if _server is not None:
         _server.close()
         _server = None
 
 
 _direct = DirectForker()
+_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
 class Session:
@@ -309,10 +315,14 @@ class Session:
         self.conversation = conversation
         self.timeout = timeout
         self.pid, self.channel, self.out_fd = server.spawn()
+        _sessions.add(self)
         self.start_record: CallRecord | None = None
         self.crashed: EngineCrashed | None = None
         self.ended = False
         self.crash_output: list[str] = []  # module output that came before a crash
+        #: The libpam call waiting for its reply, if any: a front end interrupted then must
+        #: abort (the module may never return); otherwise ``end`` still runs pam_end.
+        self.in_flight: str | None = None
         self._aborted = False
         self._pending_output = b""
 
@@ -371,6 +381,20 @@ class Session:
         self._aborted = True
         self.server.kill(self.pid)
 
+    def close(self) -> None:
+        """End the transaction on any path, from the thread that owns the session: pam_end
+        when the child is idle; a kill when a call was interrupted before its reply came (the
+        module may never return). Never raises."""
+        if self.in_flight is not None and self.open:
+            self.abort()
+            self.ended = True
+            self._close()
+            return
+        try:
+            self.end()
+        except EngineError:
+            self._close()
+
     @property
     def open(self) -> bool:
         return not self.ended and self.crashed is None
@@ -384,10 +408,7 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self.end()
-        except EngineError:
-            pass
+        self.close()
 
     # -- the exchange loop --------------------------------------------------------------------
     def _record(self, frame: Frame, during: str) -> CallRecord:
@@ -409,11 +430,13 @@ class Session:
             raise self.crashed
         if self.ended:
             raise EngineError(f"{during} after the transaction ended")
-        # A conversation that raises gets its prompts refused, but the call's reply is still
-        # read before the error is raised, so the next request gets its own reply.
-        failure: Exception | None = None
+        # A conversation that raises (Ctrl-C at a prompt included) gets its prompts refused,
+        # but the call's reply is still read before the error is raised: the module sees
+        # PAM_CONV_ERR, the call returns, and the next request gets its own reply.
+        failure: BaseException | None = None
         try:
             self.channel.send(frame)
+            self.in_flight = during
             while True:
                 reply = self._receive(during)
                 event = reply.get("event")
@@ -423,15 +446,19 @@ class Session:
                         continue
                     try:
                         self._converse(reply)
-                    except Exception as err:
+                    except ConversationAborted:
+                        pass  # the module got PAM_CONV_ERR; the call goes on
+                    except BaseException as err:
                         failure = err
-                elif event == "error":
+                    continue
+                self.in_flight = None
+                if event == "error":
                     raise EngineError(str(reply.get("message")))
-                elif failure is not None:
+                if failure is not None:
                     raise failure
-                else:
-                    return reply
+                return reply
         except ChannelClosed:
+            self.in_flight = None
             raise self._died(during) from None
 
     def _receive(self, during: str) -> Frame:
@@ -459,9 +486,6 @@ class Session:
         messages = [Message(MessageStyle[m["style"]], m["text"]) for m in event.get("messages", [])]
         try:
             answers = list(self.conversation.respond(messages))
-        except ConversationAborted:
-            self.channel.send({"op": "answers", "abort": True})
-            return
         except BaseException:
             self.channel.send({"op": "answers", "abort": True})
             raise
@@ -541,7 +565,8 @@ class Engine:
 
     def session(self, conversation: Conversation | None = None) -> Session:
         """A child ready for ``start``; most callers want :meth:`start`."""
-        spawner: Spawner = _direct if self.direct else fork_server()
+        single_threaded = threading.active_count() == 1
+        spawner: Spawner = _direct if self.direct and single_threaded else fork_server()
         return Session(spawner, conversation or NoConversation(), self.timeout)
 
     def start(
@@ -557,5 +582,9 @@ class Engine:
         session = self.session(conversation)
         if timeout is not None:
             session.timeout = timeout
-        session.start(service, user, confdir=confdir, items=items, env=env)
+        try:
+            session.start(service, user, confdir=confdir, items=items, env=env)
+        except BaseException:
+            session.close()
+            raise
         return session

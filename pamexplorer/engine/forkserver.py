@@ -19,12 +19,16 @@ import selectors
 import signal
 import socket
 import sys
+import time
 
 from pamexplorer.engine.child import become_child
 from pamexplorer.engine.protocol import ChannelClosed, Frame, close_quietly
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
+
+#: Seconds children get to finish once the front end is gone.
+SHUTDOWN_GRACE = 1.5
 
 
 def _receive_request(sock: socket.socket) -> tuple[Frame, list[int]] | None:
@@ -114,6 +118,13 @@ class ForkServer:
             pass
 
     def shutdown(self) -> None:
+        """The front end is gone or going: its children see their sockets close and run
+        pam_end on their own; those still running after a grace period (a hung module) are
+        killed."""
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.children and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self.reap()
         for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGKILL)

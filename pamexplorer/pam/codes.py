@@ -84,7 +84,6 @@ STRING_ITEMS: tuple[Item, ...] = (
     Item.PAM_AUTHTOK_TYPE,
 )
 SETTABLE_ITEMS: tuple[Item, ...] = tuple(i for i in STRING_ITEMS if i is not Item.PAM_SERVICE)
-SECRET_ITEMS: tuple[Item, ...] = (Item.PAM_AUTHTOK, Item.PAM_OLDAUTHTOK)
 
 
 def item_by_name(name: str) -> Item:
@@ -114,6 +113,14 @@ class Flag(enum.IntFlag):
     PAM_REFRESH_CRED = 0x0010
     PAM_CHANGE_EXPIRED_AUTHTOK = 0x0020
     PAM_SILENT = 0x8000
+
+
+def flag_by_name(name: str) -> Flag:
+    """``PAM_SILENT`` or ``silent`` -> ``Flag.PAM_SILENT``; raises ``KeyError``."""
+    key = name.strip().upper()
+    if not key.startswith("PAM_"):
+        key = "PAM_" + key
+    return Flag[key]
 
 
 def flag_names(flags: int) -> list[str]:

@@ -160,13 +160,19 @@ class ConversationBridge:
         if not array:
             return int(Code.PAM_BUF_ERR)
         responses = ctypes.cast(array, ctypes.POINTER(libpam.PamResponse))
-        for i, answer in enumerate(answers):
-            if answer is not None:
-                data = answer.encode("utf-8")
-                ctypes.cast(ctypes.addressof(responses[i]), ctypes.POINTER(ctypes.c_void_p))[0] = (
-                    libpam.libc.strdup(data)
-                )
-            responses[i].resp_retcode = 0
+        slots = ctypes.cast(array, ctypes.POINTER(ctypes.c_void_p))  # resp is each 1st word
+        stride = ctypes.sizeof(libpam.PamResponse) // ctypes.sizeof(ctypes.c_void_p)
+        try:
+            for i, answer in enumerate(answers):
+                if answer is not None:
+                    slots[i * stride] = libpam.libc.strdup(answer.encode("utf-8"))
+        except BaseException:
+            # Nothing reaches libpam: free what was copied so far, and the array.
+            for i in range(count):
+                if slots[i * stride]:
+                    libpam.libc.free(slots[i * stride])
+            libpam.libc.free(array)
+            raise
         p_response[0] = responses
         return int(Code.PAM_SUCCESS)
 

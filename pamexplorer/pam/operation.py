@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pamexplorer.pam.codes import Flag, Function, flag_names
+from pamexplorer.pam.codes import Flag, Function, flag_by_name, flag_names
 
 
 class OperationError(ValueError):
@@ -34,13 +34,10 @@ def parse_flags(words: list[str] | str) -> int:
         words = words.split("|")
     flags = 0
     for word in words:
-        key = word.strip().upper()
-        if not key:
+        if not word.strip():
             continue
-        if not key.startswith("PAM_"):
-            key = "PAM_" + key
         try:
-            flags |= Flag[key].value
+            flags |= flag_by_name(word).value
         except KeyError:
             known = ", ".join(f.name or "" for f in Flag)
             raise OperationError(f"unknown flag {word.strip()!r} (known: {known})") from None

@@ -15,6 +15,7 @@ from typing import Any
 
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import (
+    SETTABLE_ITEMS,
     STRING_ITEMS,
     Code,
     Flag,
@@ -241,7 +242,7 @@ class Transaction:
         self.service = service
         self.user = user
         self.confdir = confdir
-        self.items = {self._item(k): v for k, v in (items or {}).items()}
+        self.items = {self._settable(k): v for k, v in (items or {}).items()}
         self.env = dict(env or {})
         self._bridge = ConversationBridge(conversation or NoConversation())
         self._conv = self._bridge.pam_conv()
@@ -271,11 +272,15 @@ class Transaction:
         if code != Code.PAM_SUCCESS:
             self.ended = True  # libpam freed the handle itself
             return make_record("pam_start", 0, code, elapsed)
-        self._set_item_raw(Item.PAM_FAIL_DELAY, DELAY_CALLBACK)
-        for item, value in self.items.items():
-            self.set_item(item, value)
-        for name, value in self.env.items():
-            self.putenv(f"{name}={value}")
+        try:
+            self._set_item_raw(Item.PAM_FAIL_DELAY, DELAY_CALLBACK)
+            for item, value in self.items.items():
+                self.set_item(item, value)
+            for name, value in self.env.items():
+                self.putenv(f"{name}={value}")
+        except BaseException:
+            self.end()  # the handle exists: release it before reporting the error
+            raise
         items, env = self._snapshots()
         return make_record("pam_start", 0, code, elapsed, items=items, env=env)
 
@@ -349,9 +354,7 @@ class Transaction:
 
     # -- items and environment ------------------------------------------------------------------
     def set_item(self, item: Item | str, value: str) -> int:
-        key = item if isinstance(item, Item) else self._item(item)
-        if key not in STRING_ITEMS or key is Item.PAM_SERVICE:
-            raise TransactionError(f"item {key.short!r} cannot be set here")
+        key = self._settable(item)
         self._require_open("pam_set_item")
         self._settle()
         return self._set_item_raw(key, value.encode("utf-8"))
@@ -404,6 +407,13 @@ class Transaction:
             raise TransactionError(f"{what} before pam_start")
         if self.ended:
             raise TransactionError(f"{what} after pam_end")
+
+    @classmethod
+    def _settable(cls, item: Item | str) -> Item:
+        key = item if isinstance(item, Item) else cls._item(item)
+        if key not in SETTABLE_ITEMS:
+            raise TransactionError(f"item {key.short!r} cannot be set here")
+        return key
 
     @staticmethod
     def _item(name: str) -> Item:

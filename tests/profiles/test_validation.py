@@ -14,6 +14,16 @@ GOOD_HEAD = "name: t\nservice: lab-login\nconfig: lab\nuser: alice\n"
 
 # (case id, profile text, line, field)
 CASES = [
+    ("bad-timestamp", "service: 2020-13-45\nsteps: [authenticate]\n", 1, "service"),
+    ("bad-int-tag", 'service: x\nuser: !!int "abc"\nsteps: [authenticate]\n', 2, "user"),
+    (
+        "python-tag",
+        "service: x\nuser: !!python/object:os.system x\nsteps: [authenticate]\n",
+        2,
+        "user",
+    ),
+    ("timeout-nan", "service: x\ntimeout: .nan\nsteps: [authenticate]\n", 2, "timeout"),
+    ("timeout-inf", "service: x\ntimeout: .inf\nsteps: [authenticate]\n", 2, "timeout"),
     ("yaml-syntax", "service: x\nsteps: [authenticate\nuser: a\n", 3, "yaml"),
     ("yaml-tab", "service: x\nsteps:\n\t- authenticate\n", 3, "yaml"),
     ("empty-file", "", 1, "profile"),
@@ -70,6 +80,12 @@ CASES = [
     ),
     ("user-as-item", GOOD_HEAD + "items: {user: bob}\nsteps: [acct_mgmt]\n", 5, "items.user"),
     ("bad-env-name", GOOD_HEAD + "env:\n  A-B: x\nsteps: [acct_mgmt]\n", 6, "env.A-B"),
+    (
+        "secret-from-an-inherited-variable",
+        GOOD_HEAD + "answers:\n  - answer: {env: LC_TOKEN}\nsteps: [acct_mgmt]\n",
+        6,
+        "answers[0].answer.env",
+    ),
     ("answers-not-list", GOOD_HEAD + "answers: {match: x}\nsteps: [acct_mgmt]\n", 5, "answers"),
     (
         "bad-regex",
