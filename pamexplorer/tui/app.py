@@ -7,6 +7,7 @@ reachable only by mouse or only by a key a person has to guess.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 from collections.abc import Iterable
@@ -19,6 +20,9 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+
+#: How long quitting waits for the transactions still ending before it kills their children.
+ENDING_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class PamExplorerApp(App[int]):
         self._engine: Any = None
         self._cleanup = ExitStack()
         self._lab_dir: Path | None = None
+        #: Transactions left behind by screens, being ended in the background: task -> session.
+        self._ending: dict[asyncio.Task[None], Any] = {}
 
     @property
     def engine(self) -> Any:
@@ -88,13 +94,43 @@ class PamExplorerApp(App[int]):
         """Warm the engine once the first screen shows, so the first pam_start is quick."""
         self.run_worker(self.engine.prestart(), group="prestart", exit_on_error=False)
 
+    def end_session(self, session: Any, in_flight: bool) -> None:
+        """Finish a transaction a screen leaves behind (back, restart, unmount, quit).
+
+        An idle one gets ``pam_end`` (modules' cleanups run), in the background, and quitting
+        waits for it; a call in flight is killed, since its module may never return.
+        """
+        if in_flight:
+            session.abort()
+            return
+        task = asyncio.get_running_loop().create_task(self._end(session))
+        self._ending[task] = session
+        task.add_done_callback(lambda done: self._ending.pop(done, None))
+
+    @staticmethod
+    async def _end(session: Any) -> None:
+        try:
+            await session.end()
+        except Exception:  # the child is gone or misbehaved: make sure it is
+            session.abort()
+
     async def on_unmount(self) -> None:
-        close = getattr(self._engine, "close", None)
-        if close is not None:
-            result = close()
-            if hasattr(result, "__await__"):
-                await result
+        # The screens are unmounted first, so every transaction they left is ending here.
+        if self._ending:
+            _, pending = await asyncio.wait(list(self._ending), timeout=ENDING_GRACE_S)
+            for task in pending:  # a module's cleanup that hangs: kill its child
+                self._ending[task].abort()
         self._cleanup.close()
+
+    def back_to_picker(self) -> None:
+        """Leave the current screen for the one below it, or for the service picker when it
+        is the first screen (it cannot be switched away: Textual keeps no result for it)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        else:
+            from pamexplorer.tui.screens.picker import PickerScreen
+
+            self.push_screen(PickerScreen())
 
     @property
     def stable(self) -> bool:

@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -86,7 +87,7 @@ def explorer(
 
 
 async def wait_until(
-    pilot: Pilot[object], predicate: Callable[[], object], what: str, tries: int = 600
+    pilot: Pilot[Any], predicate: Callable[[], object], what: str, tries: int = 600
 ) -> None:
     """Let the app run until ``predicate()`` holds; fail (naming ``what``) if it never does."""
     for _ in range(tries):

@@ -179,9 +179,14 @@ class ProfileScreen(Screen[None]):
         self.refresh_all()
 
     def on_unmount(self) -> None:
-        if self.session is not None:
-            self.session.abort()
+        self.leave_session()
         self.cleanup.close()
+
+    def leave_session(self) -> None:
+        """End the open transaction: pam_end when idle, killed when a step is in flight."""
+        session, self.session = self.session, None
+        if session is not None:
+            self.app.end_session(session, in_flight=self.busy)  # type: ignore[attr-defined]
 
     # -- rendering -------------------------------------------------------------------------
     def refresh_all(self) -> None:
@@ -292,9 +297,7 @@ class ProfileScreen(Screen[None]):
             self.session.abort()
 
     def action_restart(self) -> None:
-        if self.session is not None:
-            self.session.abort()
-            self.session = None
+        self.leave_session()
         assert self.profile is not None
         self.results = [None] * (len(self.profile.steps) + 1)
         self.next_index = 0
@@ -304,15 +307,8 @@ class ProfileScreen(Screen[None]):
         self.refresh_all()
 
     def action_back(self) -> None:
-        if self.session is not None:
-            self.session.abort()
-            self.session = None
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-        else:
-            from pamexplorer.tui.screens.picker import PickerScreen
-
-            self.app.switch_screen(PickerScreen())
+        self.leave_session()
+        self.app.back_to_picker()  # type: ignore[attr-defined]
 
     # -- running ---------------------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:
@@ -455,15 +451,9 @@ class ProfileScreen(Screen[None]):
         self.render_steps()
 
     def finish(self) -> None:
+        """The run is over: its transaction ends with pam_end (it is idle between steps)."""
         self.finished = True
         session, self.session = self.session, None
         if session is not None:
-            self.end_quietly(session)
+            self.app.end_session(session, in_flight=False)  # type: ignore[attr-defined]
         self.refresh_all()
-
-    @work(group="profile-end", exit_on_error=False)
-    async def end_quietly(self, session: Any) -> None:
-        try:
-            await session.end()
-        except Exception:
-            session.abort()

@@ -270,19 +270,15 @@ class TransactionScreen(Screen[None]):
         self.app.push_screen(AskModal("User", "User name for pam_start:", self.user), chosen)
 
     def action_back(self) -> None:
-        if self.busy and self.session is not None:
-            self.session.abort()
-        self.leave()
+        self.leave_session()
+        self.app.back_to_picker()  # type: ignore[attr-defined]
 
-    @work(group="pam")
-    async def leave(self) -> None:
-        await self.close_session()
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-        else:
-            from pamexplorer.tui.screens.picker import PickerScreen
-
-            self.app.switch_screen(PickerScreen())
+    def leave_session(self) -> None:
+        """Hand the open transaction to the app to finish: pam_end when idle (in the
+        background; quitting waits for it), killed when a call is in flight."""
+        session, self.session = self.session, None
+        if session is not None:
+            self.app.end_session(session, in_flight=self.busy)  # type: ignore[attr-defined]
 
     # -- engine work (workers) ------------------------------------------------------------
     def engine(self) -> Any:
@@ -435,5 +431,4 @@ class TransactionScreen(Screen[None]):
         self.note(f"pam_putenv({line!r})  {code_label(code)}")
 
     def on_unmount(self) -> None:
-        if self.session is not None and self.busy:
-            self.session.abort()
+        self.leave_session()
