@@ -241,3 +241,39 @@ def test_bad_launch_options_are_one_line_usage_errors(tmp_path: Path, capsys: ob
     assert "--confdir: expected a directory" in lines[0]
     assert lines[2].startswith(f"pamexplorer: {bad}:")
     assert "Traceback" not in err
+
+
+async def test_set_item_and_putenv_hold_the_session_like_a_call(
+    service_dir: ServiceDirFactory,
+) -> None:
+    confdir = service_dir({"plain": "auth required pam_permit.so\n"})
+    app = explorer(confdir, "plain")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TransactionScreen)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: screen.session is not None and not screen.busy, "start")
+        # The item is being set in the engine child: a call, pam_putenv or pam_end asked for
+        # meanwhile (with no await in between) is refused, not sent on the same channel.
+        screen.apply_items({"tty": "/dev/pts/7"})
+        assert screen.busy and screen.in_flight == "pam_set_item"
+        screen.action_call("authenticate")
+        screen.apply_env("COLOR=blue")
+        screen.action_end()
+        await wait_until(pilot, lambda: not screen.busy, "pam_set_item")
+        assert [n.message for n in app._notifications][-3:] == [
+            "A call is running: wait, or press k to abort it."
+        ] * 3
+        assert records(screen) == [("pam_start", "PAM_SUCCESS")]
+        assert "pam_set_item(PAM_TTY, '/dev/pts/7')  PAM_SUCCESS" in timeline_text(screen)
+        # pam_putenv holds it too; once it is done, the call runs and sees both.
+        screen.apply_env("COLOR=blue")
+        assert screen.busy and screen.in_flight == "pam_putenv"
+        screen.action_call("authenticate")
+        await wait_until(pilot, lambda: not screen.busy, "pam_putenv")
+        assert records(screen) == [("pam_start", "PAM_SUCCESS")]
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not screen.busy and len(records(screen)) == 2, "auth")
+        last = screen.timeline.entries[-1].record
+        assert last is not None and last.name == "PAM_SUCCESS"
+        assert last.items["tty"] == "/dev/pts/7" and last.env.get("COLOR") == "blue"

@@ -285,11 +285,8 @@ class TransactionScreen(Screen[None]):
         return self.app.engine  # type: ignore[attr-defined]
 
     def run_calls(self, function: Function | None, flags: int, restart: bool = False) -> None:
-        if self.busy:
-            self.notify("A call is running: wait, or press k to abort it.", severity="warning")
-            return
-        self.set_busy(True, function.value if function else "pam_start")
-        self.call_worker(function, flags, restart)
+        if self.begin_request(function.value if function else "pam_start"):
+            self.call_worker(function, flags, restart)
 
     @work(group="pam", exit_on_error=False)
     async def call_worker(self, function: Function | None, flags: int, restart: bool) -> None:
@@ -380,8 +377,8 @@ class TransactionScreen(Screen[None]):
         self.update_status()
 
     def end_transaction(self) -> None:
-        self.set_busy(True, "pam_end")
-        self.end_worker()
+        if self.begin_request("pam_end"):
+            self.end_worker()
 
     @work(group="pam", exit_on_error=False)
     async def end_worker(self) -> None:
@@ -406,29 +403,57 @@ class TransactionScreen(Screen[None]):
             self.record(record)
         self.update_status()
 
-    @work(group="pam", exit_on_error=False)
-    async def set_items_now(self, changed: dict[str, str]) -> None:
-        from pamexplorer.engine import EngineCrashed, EngineError
+    def set_items_now(self, changed: dict[str, str]) -> None:
+        """pam_set_item in the open transaction; like a call, it holds the session busy."""
+        if self.begin_request("pam_set_item"):
+            self.set_items_worker(changed)
 
-        for name, value in changed.items():
-            item = item_by_name(name)
-            try:
-                code = await self.session.set_item(name, value)
-            except (EngineCrashed, EngineError) as err:
-                self.crashed(err, None)
-                return
-            self.note(f"pam_set_item({item.name}, {value!r})  {code_label(code)}")
+    def putenv_now(self, line: str) -> None:
+        """pam_putenv in the open transaction; like a call, it holds the session busy."""
+        if self.begin_request("pam_putenv"):
+            self.putenv_worker(line)
+
+    def begin_request(self, function: str) -> bool:
+        """Mark the session busy for one request, or refuse: one request at a time."""
+        if self.busy:
+            self.notify("A call is running: wait, or press k to abort it.", severity="warning")
+            return False
+        self.set_busy(True, function)
+        return True
 
     @work(group="pam", exit_on_error=False)
-    async def putenv_now(self, line: str) -> None:
+    async def set_items_worker(self, changed: dict[str, str]) -> None:
         from pamexplorer.engine import EngineCrashed, EngineError
 
         try:
-            code = await self.session.putenv(line)
-        except (EngineCrashed, EngineError) as err:
-            self.crashed(err, None)
-            return
-        self.note(f"pam_putenv({line!r})  {code_label(code)}")
+            for name, value in changed.items():
+                item = item_by_name(name)
+                if self.session is None:
+                    return
+                try:
+                    code = await self.session.set_item(name, value)
+                except (EngineCrashed, EngineError) as err:
+                    self.crashed(err, None)
+                    return
+                self.note(f"pam_set_item({item.name}, {value!r})  {code_label(code)}")
+        finally:
+            self.set_busy(False)
+
+    @work(group="pam", exit_on_error=False)
+    async def putenv_worker(self, line: str) -> None:
+        from pamexplorer.engine import EngineCrashed, EngineError
+
+        try:
+            if self.session is None:
+                return
+            try:
+                code = await self.session.putenv(line)
+            except (EngineCrashed, EngineError) as err:
+                self.crashed(err, None)
+                return
+            self.note(f"pam_putenv({line!r})  {code_label(code)}")
+        finally:
+            self.set_busy(False)
 
     def on_unmount(self) -> None:
         self.leave_session()
