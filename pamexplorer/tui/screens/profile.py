@@ -72,8 +72,11 @@ class ProfileAnswers:
 
         if message.text in self.asked:
             return self.asked[message.text]
+        from pamexplorer.pam.conversation import Message
+
         asker = ScreenConversation(self.screen.app, lambda: "profile", self.on_message)
-        answer = await asker.ask(message)
+        # A module may echo an earlier answer in a prompt: the modal shows it scrubbed.
+        answer = await asker.ask(Message(message.style, self.secrets.scrub(message.text)))
         if answer is None:
             raise ConversationAborted("the prompt was cancelled")
         self.secrets.add(answer)
