@@ -419,52 +419,34 @@ class _Loader:
                 "no module path: this line always fails",
                 "libpam installs a rule that returns PAM_PERM_DENIED",
             )
-        args = tuple(tokens[pos:])
-        if fail_reason:
-            self.add(
-                Rule(
-                    path,
-                    line,
-                    module_type,
-                    type_token or "",
-                    shown_control,
-                    actions,
-                    module=target or "",
-                    args=args,
-                    silent=silent,
-                    kind="always_fail",
-                    level=stack_level,
-                    origin=origin,
-                    other=is_other,
-                    fail_reason=fail_reason,
-                ),
-                is_other,
-            )
-            return True
-        assert target is not None
-        full, exists, loadable, symbols = self.locate_module(target)
-        self.add(
-            Rule(
-                path,
-                line,
-                module_type,
-                type_token or "",
-                shown_control,
-                actions,
-                module=target,
-                path=full,
-                args=args,
-                silent=silent,
-                kind="module",
-                level=stack_level,
-                origin=origin,
-                other=is_other,
-                exists=exists,
-                loadable=loadable,
-                symbols=symbols,
-            ),
-            is_other,
+        # An always-fail rule keeps what was written; a module rule also says what was found.
+        full: str | None = None
+        exists = loadable = False
+        symbols: frozenset[str] = frozenset()
+        if not fail_reason:
+            assert target is not None
+            full, exists, loadable, symbols = self.locate_module(target)
+        rule = Rule(
+            path,
+            line,
+            module_type,
+            type_token or "",
+            shown_control,
+            actions,
+            module=target or "",
+            path=full,
+            args=tuple(tokens[pos:]),
+            silent=silent,
+            kind="always_fail" if fail_reason else "module",
+            level=stack_level,
+            origin=origin,
+            other=is_other,
+            fail_reason=fail_reason,
+            exists=exists,
+            loadable=loadable,
+            symbols=symbols,
         )
+        self.add(rule, is_other)
         return True
 
     def bad_name(self, path: str, line: int, target: str, origin: tuple[Include, ...]) -> bool:
