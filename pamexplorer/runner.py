@@ -21,7 +21,12 @@ from typing import Any
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
 from pamexplorer.labsetup import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
-from pamexplorer.pam.conversation import REDACTED, ConversationAborted, Exchange, Message
+from pamexplorer.pam.conversation import (
+    REDACTED,
+    ConversationAborted,
+    Exchange,
+    ScriptedConversation,
+)
 from pamexplorer.pam.transaction import CallRecord
 from pamexplorer.profile import (
     CONFIG_LAB,
@@ -147,9 +152,10 @@ class Secrets:
         return text
 
 
-class ProfileConversation:
+class ProfileConversation(ScriptedConversation[int]):
     """Answers prompts from a profile's ``answers``: the first ``match`` that finds the prompt
-    wins, else the next answer without ``match``; anything else aborts the conversation."""
+    wins, else the next answer without ``match``; anything else aborts the conversation.
+    Scripted entries are indexes into ``answers``; their values are resolved on first use."""
 
     def __init__(
         self,
@@ -158,37 +164,25 @@ class ProfileConversation:
         secrets: Secrets,
         ask: AskFunction | None,
     ) -> None:
-        self.patterns = [
-            (re.compile(a.match), i) for i, a in enumerate(answers) if a.match is not None
-        ]
-        self.ordered = [i for i, a in enumerate(answers) if a.match is None]
+        super().__init__(
+            patterns=[
+                (re.compile(a.match), i) for i, a in enumerate(answers) if a.match is not None
+            ],
+            ordered=[i for i, a in enumerate(answers) if a.match is None],
+        )
         self.answers = list(answers)
         self.values = values  # index -> resolved value (literals and env answers)
         self.secrets = secrets
         self.ask = ask
 
-    def respond(self, messages: Sequence[Message]) -> list[str | None]:
-        out: list[str | None] = []
-        for message in messages:
-            if not message.style.is_prompt:
-                out.append(None)
-                continue
-            index = next((i for p, i in self.patterns if p.search(message.text)), None)
-            if index is None:
-                if not self.ordered:
-                    raise ConversationAborted(f"no scripted answer for {message.text!r}")
-                index = self.ordered.pop(0)
-            out.append(self._value(index, message.text))
-        return out
-
-    def _value(self, index: int, prompt: str) -> str:
-        if index not in self.values:
+    def answer(self, entry: int, prompt: str) -> str:
+        if entry not in self.values:
             if self.ask is None:
                 raise ConversationAborted("an {ask: true} answer needs a person to ask")
             value = self.ask(prompt)
             self.secrets.add(value)
-            self.values[index] = value
-        return self.values[index]
+            self.values[entry] = value
+        return self.values[entry]
 
 
 def ask_on_terminal(prompt: str) -> str:

@@ -16,10 +16,12 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, Generic, Protocol, TextIO, TypeVar
 
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Code, MessageStyle
+
+Scripted = TypeVar("Scripted")
 
 #: What an echo-off answer is recorded as, everywhere.
 REDACTED = "********"
@@ -83,12 +85,16 @@ class NoConversation:
 
 
 @dataclass
-class ScriptedConversation:
+class ScriptedConversation(Generic[Scripted]):
     """Answers prompts from a script: the first pattern that matches the prompt text wins,
-    else the next unused ``ordered`` answer; with neither, the conversation aborts."""
+    else the next unused ``ordered`` entry; with neither, the conversation aborts.
 
-    patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
-    ordered: list[str] = field(default_factory=list)
+    Entries are answers as text; a subclass may script something else (the runner scripts
+    indexes of a profile's answers) and turn an entry into text in :meth:`answer`.
+    """
+
+    patterns: list[tuple[re.Pattern[str], Scripted]] = field(default_factory=list)
+    ordered: list[Scripted] = field(default_factory=list)
 
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         answers: list[str | None] = []
@@ -96,13 +102,16 @@ class ScriptedConversation:
             if not message.style.is_prompt:
                 answers.append(None)
                 continue
-            answer = next((a for p, a in self.patterns if p.search(message.text)), None)
-            if answer is None:
+            entry = next((e for p, e in self.patterns if p.search(message.text)), None)
+            if entry is None:
                 if not self.ordered:
                     raise ConversationAborted(f"no scripted answer for prompt {message.text!r}")
-                answer = self.ordered.pop(0)
-            answers.append(answer)
+                entry = self.ordered.pop(0)
+            answers.append(self.answer(entry, message.text))
         return answers
+
+    def answer(self, entry: Scripted, prompt: str) -> str:
+        return str(entry)
 
 
 class ConversationBridge:

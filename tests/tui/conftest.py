@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+from pamexplorer.tui.screens.transaction import TransactionScreen
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
 #: written like sudo's; it succeeds only for the right answer and passes conversation errors on.
@@ -84,6 +85,31 @@ def explorer(
             confdir=confdir, lab=lab, service=service, user=user, profile=profile, stable=True
         )
     )
+
+
+def transaction_screen(app: PamExplorerApp) -> TransactionScreen:
+    """The app's screen, which a ``--service`` launch makes the transaction screen."""
+    screen = app.screen
+    assert isinstance(screen, TransactionScreen)
+    return screen
+
+
+def hang_explorer(
+    service_dir: Callable[[dict[str, str]], Path],
+    c_module: Callable[[str, str], Path],
+    more_rules: str = "",
+) -> PamExplorerApp:
+    """The explorer on service ``hang``, whose pam_authenticate never returns."""
+    hang = c_module("hang", HANG_SOURCE)
+    return explorer(service_dir({"hang": f"auth required {hang}\n{more_rules}"}), "hang")
+
+
+async def call_until_in_flight(
+    pilot: Pilot[Any], screen: TransactionScreen, key: str, function: str
+) -> None:
+    """Press a call key and wait until the call is running in the engine child."""
+    await pilot.press(key)
+    await wait_until(pilot, lambda: screen.in_flight == function, f"{function} running")
 
 
 async def wait_until(

@@ -11,8 +11,13 @@ from textual.pilot import Pilot
 
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.profile import ProfileScreen
-from pamexplorer.tui.screens.transaction import TransactionScreen
-from tests.tui.conftest import HANG_SOURCE, explorer, wait_until
+from tests.tui.conftest import (
+    call_until_in_flight,
+    explorer,
+    hang_explorer,
+    transaction_screen,
+    wait_until,
+)
 
 ModuleFactory = Callable[[str, str], Path]
 ServiceDirFactory = Callable[[dict[str, str]], Path]
@@ -61,8 +66,7 @@ async def test_quitting_ends_an_idle_transaction(
     marker = tmp_path / "ended"
     app = marked_explorer(service_dir, c_module, marker)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: screen.session is not None and not screen.busy, "auth")
         assert screen.timeline.entries[-1].record is not None
@@ -78,8 +82,7 @@ async def test_leaving_ends_an_idle_transaction(
     marker = tmp_path / "ended"
     app = marked_explorer(service_dir, c_module, marker)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: screen.session is not None and not screen.busy, "auth")
         assert not marker.exists()
@@ -143,14 +146,10 @@ def gone(pid: int) -> bool:
 async def test_leaving_during_a_hung_call_kills_it(
     service_dir: ServiceDirFactory, c_module: ModuleFactory
 ) -> None:
-    hang = c_module("hang", HANG_SOURCE)
-    confdir = service_dir({"hang": f"auth required {hang}\n"})
-    app = explorer(confdir, "hang")
+    app = hang_explorer(service_dir, c_module)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: screen.in_flight == "pam_authenticate", "the call")
+        screen = transaction_screen(app)
+        await call_until_in_flight(pilot, screen, "a", "pam_authenticate")
         pid = screen.session.pid
         assert not gone(pid)
         await pilot.press("escape")

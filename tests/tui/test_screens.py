@@ -16,7 +16,7 @@ from pamexplorer.tui.screens.picker import PickerScreen
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.timeline import render_entry
-from tests.tui.conftest import explorer, screen_text, wait_until
+from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
 
 ServiceDirFactory = Callable[[dict[str, str]], Path]
 
@@ -42,8 +42,7 @@ async def test_picker_filters_previews_and_opens(service_dir: ServiceDirFactory)
         assert "beta:1" in screen_text(app)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, TransactionScreen), "opened")
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         assert screen.service == "beta" and screen.confdir == confdir
         await pilot.press("a")
         await wait_until(pilot, lambda: not screen.busy and screen.timeline.entries, "a call")
@@ -118,8 +117,7 @@ async def test_user_can_be_changed(service_dir: ServiceDirFactory) -> None:
     confdir = service_dir({"svc": "auth required pam_succeed_if.so user = bob\n"})
     app = explorer(confdir, "svc", user="alice")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: not screen.busy and screen.timeline.entries, "call")
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")

@@ -11,9 +11,15 @@ from textual.widgets import OptionList
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.profile import ProfileScreen
-from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.timeline import Timeline, render_entry
-from tests.tui.conftest import SECRET, TALKER_SOURCE, explorer, screen_text, wait_until
+from tests.tui.conftest import (
+    SECRET,
+    TALKER_SOURCE,
+    explorer,
+    screen_text,
+    transaction_screen,
+    wait_until,
+)
 
 ModuleFactory = Callable[[str, str], Path]
 ServiceDirFactory = Callable[[dict[str, str]], Path]
@@ -36,8 +42,7 @@ async def test_no_password_in_any_screen_or_message(
     app = explorer(confdir, "talk")
     seen: list[str] = []
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
         for char in SECRET:

@@ -12,12 +12,14 @@ from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.timeline import render_entry
 from tests.tui.conftest import (
-    HANG_SOURCE,
     SECRET,
     SEGV_SOURCE,
     TALKER_SOURCE,
+    call_until_in_flight,
     explorer,
+    hang_explorer,
     screen_text,
+    transaction_screen,
     wait_until,
 )
 
@@ -43,8 +45,7 @@ async def test_answering_a_prompt_authenticates_and_hides_the_password(
 ) -> None:
     app = explorer(talker_dir(service_dir, c_module), "talk")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
         modal = app.screen
@@ -78,8 +79,7 @@ async def test_escape_cancels_the_prompt_and_the_module_gets_conv_err(
 ) -> None:
     app = explorer(talker_dir(service_dir, c_module), "talk")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
         await pilot.press("escape")
@@ -94,8 +94,7 @@ async def test_wrong_answer_shows_auth_err_with_its_explanation(
 ) -> None:
     app = explorer(talker_dir(service_dir, c_module), "talk")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
         await pilot.press(*"nope", "enter")
@@ -114,8 +113,7 @@ async def test_a_crashing_module_is_reported_and_a_new_transaction_works(
     confdir = service_dir({"crash": f"auth required {segv}\naccount required pam_permit.so\n"})
     app = explorer(confdir, "crash")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: not screen.busy and screen.timeline.entries, "a result")
         await wait_until(pilot, lambda: not screen.busy, "the call to finish")
@@ -135,14 +133,10 @@ async def test_a_crashing_module_is_reported_and_a_new_transaction_works(
 async def test_a_hung_call_can_be_aborted(
     service_dir: ServiceDirFactory, c_module: ModuleFactory
 ) -> None:
-    hang = c_module("hang", HANG_SOURCE)
-    confdir = service_dir({"hang": f"auth required {hang}\nsession required pam_permit.so\n"})
-    app = explorer(confdir, "hang")
+    app = hang_explorer(service_dir, c_module, "session required pam_permit.so\n")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: screen.in_flight == "pam_authenticate", "the call")
+        screen = transaction_screen(app)
+        await call_until_in_flight(pilot, screen, "a", "pam_authenticate")
         # The UI still answers while the module hangs: open and close the code reference.
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: app.screen is not screen, "the code reference")
@@ -171,8 +165,7 @@ async def test_end_flags_items_and_environment(service_dir: ServiceDirFactory) -
     )
     app = explorer(confdir, "envsvc")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("n")
         await wait_until(pilot, lambda: not screen.busy, "pam_start")
         # Items: set tty through the modal -> pam_set_item on the open transaction.
@@ -216,8 +209,7 @@ async def test_a_failing_pam_start_leaves_no_transaction_open(
     confdir = service_dir({"present": "auth required pam_permit.so\n"})
     app = explorer(confdir, "absent")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: not screen.busy and screen.timeline.entries, "start")
         await wait_until(pilot, lambda: not screen.busy, "start to finish")
@@ -249,8 +241,7 @@ async def test_set_item_and_putenv_hold_the_session_like_a_call(
     confdir = service_dir({"plain": "auth required pam_permit.so\n"})
     app = explorer(confdir, "plain")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
+        screen = transaction_screen(app)
         await pilot.press("n")
         await wait_until(pilot, lambda: screen.session is not None and not screen.busy, "start")
         # The item is being set in the engine child: a call, pam_putenv or pam_end asked for
