@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from pamexplorer.pam.codes import MessageStyle, flag_names
-from pamexplorer.pam.transaction import CallRecord
+from pamexplorer.pam.records import CallRecord
 
 STYLE_LABEL = {
     MessageStyle.PAM_PROMPT_ECHO_OFF: "prompt (echo off)",

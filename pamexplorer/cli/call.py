@@ -21,7 +21,7 @@ from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
 from pamexplorer.pam.codes import SETTABLE_ITEMS, item_by_name
 from pamexplorer.pam.conversation import Conversation, LineConversation, TerminalConversation
 from pamexplorer.pam.operation import Operation, OperationError, parse_operation
-from pamexplorer.pam.transaction import CallRecord
+from pamexplorer.pam.records import CallRecord
 
 EXAMPLES = """\
 operations (pamtester's syntax; flags joined with |):
