@@ -8,10 +8,10 @@ environment or from a person are scrubbed from everything a result holds.
 
 from __future__ import annotations
 
+import enum
 import getpass
 import os
 import pwd
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -29,47 +29,77 @@ from pamexplorer.pam.conversation import (
 )
 from pamexplorer.pam.records import CallRecord
 from pamexplorer.profile import (
-    CONFIG_LAB,
-    CONFIG_SYSTEM,
     DEFAULT_TIMEOUT,
-    ITEM_STEP,
     Answer,
+    AskAnswer,
+    CallStep,
+    ConfigKind,
+    DirectoryConfig,
+    EnvAnswer,
     Expectation,
+    InlineConfig,
+    LabConfig,
+    LiteralAnswer,
     Profile,
     ProfileError,
+    PutenvStep,
+    SetItemStep,
     Step,
+    SystemConfig,
+    compile_pattern,
 )
 
-PASSED, FAILED, SKIPPED, CRASHED, ERROR = "passed", "failed", "skipped", "crashed", "error"
+
+class StepStatus(enum.StrEnum):
+    """How a step, or a whole profile run, ended; the values are what reports print."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # a bad profile (exit 2)
+    CRASHED = "crashed"  # the engine child died or timed out (exit 3)
+    SKIPPED = "skipped"  # the profile cannot run on this machine
+    NOT_RUN = "not run"  # a step after the transaction ended
+
+    @property
+    def exit_status(self) -> int:
+        """As ``pamexplorer run`` reports it: 0 met, 1 differed, 2 bad input, 3 crash."""
+        return EXIT_STATUS[self]
+
+
+PASSED, FAILED, SKIPPED = StepStatus.PASSED, StepStatus.FAILED, StepStatus.SKIPPED
+CRASHED, ERROR, NOT_RUN = StepStatus.CRASHED, StepStatus.ERROR, StepStatus.NOT_RUN
 #: Exit status of a result, as ``pamexplorer run`` reports it.
-EXIT_STATUS = {PASSED: 0, SKIPPED: 0, FAILED: 1, ERROR: 2, CRASHED: 3}
+EXIT_STATUS = {PASSED: 0, SKIPPED: 0, NOT_RUN: 0, FAILED: 1, ERROR: 2, CRASHED: 3}
 SYSTEM_PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
 
 #: Called with the prompt text when an ``{ask: true}`` answer is needed; returns the answer.
 AskFunction = Callable[[str], str]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class StepResult:
-    """One call of a profile run, in the shape the reports print."""
+    """One call of a profile run, in the shape the reports print; secrets already scrubbed."""
 
     index: int
     step: str  # the step as written: authenticate(PAM_SILENT), set_item(tty=...)
     function: str  # pam_authenticate, pam_start, pam_set_item, ...
-    flags: list[str]
-    code: int | None
-    name: str
-    text: str
-    expected: list[str]  # acceptable code names; [] accepts any code
-    ok: bool
-    status: str = PASSED  # passed | failed | crashed | not run
-    problems: list[str] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    status: StepStatus
+    flags: tuple[str, ...] = ()
+    code: int | None = None
+    name: str = ""
+    text: str = ""
+    expected: tuple[str, ...] = ()  # acceptable code names; () accepts any code
+    problems: tuple[str, ...] = ()
+    messages: tuple[dict[str, Any], ...] = ()  # Exchange.to_dict() of each message
     duration_ms: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
     fail_delay_us: int | None = None
-    output: list[str] = field(default_factory=list)
+    output: tuple[str, ...] = ()
     line: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is StepStatus.PASSED
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,7 +111,7 @@ class StepResult:
             "text": self.text,
             "expected": list(self.expected),
             "ok": self.ok,
-            "status": self.status,
+            "status": self.status.value,
             "problems": list(self.problems),
             "messages": [dict(m) for m in self.messages],
             "duration_ms": round(self.duration_ms, 3),
@@ -92,17 +122,17 @@ class StepResult:
         }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ProfileResult:
     profile: str  # the short name
     title: str
     path: str | None
-    status: str
-    steps: list[StepResult] = field(default_factory=list)
-    reason: str | None = None  # why skipped, crashed, or the error
+    status: StepStatus
+    steps: tuple[StepResult, ...] = ()
+    reason: str | None = None  # why skipped, crashed, failed, or the error
     service: str = ""
     user: str | None = None
-    config: str = CONFIG_SYSTEM
+    config: ConfigKind = ConfigKind.SYSTEM
 
     @property
     def ok(self) -> bool:
@@ -110,7 +140,7 @@ class ProfileResult:
 
     @property
     def exit_status(self) -> int:
-        return EXIT_STATUS[self.status]
+        return self.status.exit_status
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,9 +149,9 @@ class ProfileResult:
             "path": self.path,
             "service": self.service,
             "user": self.user,
-            "config": self.config,
+            "config": self.config.value,
             "ok": self.ok,
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "steps": [s.to_dict() for s in self.steps],
         }
@@ -130,7 +160,7 @@ class ProfileResult:
 def error_result(reference: str, err: ProfileError) -> ProfileResult:
     """The result of a profile that could not be loaded (exit status 2)."""
     name = Path(err.file).name.removesuffix(".yaml").removesuffix(".yml") or reference
-    return ProfileResult(name, name, err.file, ERROR, reason=str(err))
+    return ProfileResult(profile=name, title=name, path=err.file, status=ERROR, reason=str(err))
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,7 +196,7 @@ class ProfileConversation(ScriptedConversation[int]):
     ) -> None:
         super().__init__(
             patterns=[
-                (re.compile(a.match), i) for i, a in enumerate(answers) if a.match is not None
+                (compile_pattern(a.match), i) for i, a in enumerate(answers) if a.match is not None
             ],
             ordered=[i for i, a in enumerate(answers) if a.match is None],
         )
@@ -186,8 +216,11 @@ class ProfileConversation(ScriptedConversation[int]):
 
 
 def ask_on_terminal(prompt: str) -> str:
-    """Ask the person running the profile, without echo, on the controlling terminal."""
-    return getpass.getpass(f"[pamexplorer] {prompt.rstrip()} ")
+    """Ask the person running the profile, without echo, on the controlling terminal. The
+    prompt is a module's text: shown with its control characters escaped."""
+    from pamexplorer.calltext import printable
+
+    return getpass.getpass(f"[pamexplorer] {printable(prompt.rstrip())} ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,39 +231,44 @@ def skip_reason(profile: Profile) -> str | None:
     req = profile.requires
     if req.root and os.geteuid() != 0:
         return "needs root (it checks what a privileged service sees)"
+    system = isinstance(profile.config, SystemConfig)
     services = list(req.services)
-    if profile.config == CONFIG_SYSTEM:
+    if system:
         services.insert(0, profile.service)
     for service in services:
         if not _system_service_exists(service):
             return f"service {service!r} is not configured on this system (no /etc/pam.d/{service})"
     users = list(req.users)
-    if profile.config == CONFIG_SYSTEM and profile.user is not None:
+    if system and profile.user is not None:
         users.insert(0, profile.user)
     for user in users:
         try:
             pwd.getpwnam(user)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             return f"user {user!r} does not exist on this system"
     return None
 
 
 def _system_service_exists(service: str) -> bool:
     name = service.lower()
-    if any(d.is_dir() for d in SYSTEM_PAM_DIRS):
-        return any((d / name).is_file() for d in SYSTEM_PAM_DIRS)
-    return Path("/etc/pam.conf").is_file()
+    try:
+        if any(d.is_dir() for d in SYSTEM_PAM_DIRS):
+            return any((d / name).is_file() for d in SYSTEM_PAM_DIRS)
+        return Path("/etc/pam.conf").is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        return False
 
 
 @contextmanager
 def confdir_for(profile: Profile) -> Iterator[str | None]:
     """The confdir for ``pam_start_confdir`` (None: the system's), cleaned up afterwards."""
-    if isinstance(profile.config, dict):
-        with inline_confdir(profile.config) as confdir:
+    config = profile.config
+    if isinstance(config, InlineConfig):
+        with inline_confdir(config.files) as confdir:
             yield str(confdir)
-    elif isinstance(profile.config, Path):
-        yield str(profile.config)
-    elif profile.config == CONFIG_LAB:
+    elif isinstance(config, DirectoryConfig):
+        yield str(config.path)
+    elif isinstance(config, LabConfig):
         with lab_confdir() as confdir:
             yield str(confdir)
     else:
@@ -244,21 +282,25 @@ def resolve_answers(profile: Profile, secrets: Secrets) -> dict[int, str]:
     """
     values: dict[int, str] = {}
     for i, answer in enumerate(profile.answers):
-        if answer.literal is not None:
-            values[i] = answer.literal
-        elif answer.env is not None:
-            value = os.environ.get(answer.env)
+        if isinstance(answer, LiteralAnswer):
+            values[i] = answer.value
+        elif isinstance(answer, EnvAnswer):
+            value = os.environ.get(answer.name)
             if value is None:
-                file = str(profile.path) if profile.path else "<profile>"
                 raise ProfileError(
-                    file,
+                    profile.source,
                     answer.line,
                     f"answers[{i}].answer.env",
-                    f"expected the environment variable {answer.env} to be set",
+                    f"expected the environment variable {answer.name} to be set",
                 )
             secrets.add(value)
             values[i] = value
     return values
+
+
+def asks(profile: Profile) -> bool:
+    """Whether the profile has an ``{ask: true}`` answer (a person must be there)."""
+    return any(isinstance(answer, AskAnswer) for answer in profile.answers)
 
 
 def run_profile(
@@ -269,24 +311,15 @@ def run_profile(
     Raises :class:`ProfileError` only for a run-time problem of the profile itself (an ``env``
     answer whose variable is not set).
     """
-    result = ProfileResult(
-        profile.name,
-        profile.display_title,
-        str(profile.path) if profile.path else None,
-        PASSED,
-        service=profile.service,
-        user=profile.user,
-        config=profile.config_kind,
-    )
     reason = skip_reason(profile)
     if reason is not None:
-        result.status, result.reason = SKIPPED, reason
-        return result
+        return conclude(profile, [], SKIPPED, reason)
     secrets = Secrets()
     values = resolve_answers(profile, secrets)
     conversation = ProfileConversation(profile.answers, values, secrets, ask)
     engine = engine or Engine()
     timeout = profile.timeout or DEFAULT_TIMEOUT
+    steps: list[StepResult] = []
     with confdir_for(profile) as confdir:
         try:
             session = engine.start(
@@ -299,27 +332,56 @@ def run_profile(
                 timeout=timeout,
             )
         except EngineCrashed as err:
-            result.steps.append(crashed_step(0, "start", "pam_start", err, secrets))
-            result.status, result.reason = CRASHED, secrets.scrub(str(err))
-            return result
+            steps.append(crashed_step(0, "start", "pam_start", err, secrets))
+            return conclude(profile, steps, CRASHED, secrets.scrub(str(err)))
         except EngineError as err:
-            result.status, result.reason = ERROR, secrets.scrub(str(err))
-            return result
+            return conclude(profile, steps, ERROR, secrets.scrub(str(err)))
         with session:
             record = session.start_record
             assert record is not None
-            start = call_step(0, "start", record, Expectation(profile.expect_start), secrets)
-            result.steps.append(start)
+            steps.append(start_step(profile, record, secrets))
             if record.code != Code.PAM_SUCCESS:
-                _not_run(result, profile.steps, 1)
-            else:
-                _run_steps(result, profile.steps, session, secrets)
-    if result.status == PASSED and not all(s.ok for s in result.steps):
-        result.status = FAILED
-    if result.status == FAILED and result.reason is None:
-        bad = next(s for s in result.steps if not s.ok)
-        result.reason = f"{bad.step}: {'; '.join(bad.problems)}"
-    return result
+                steps.extend(not_run_steps(profile.steps, 1))
+                return conclude(profile, steps)
+            for number, step in enumerate(profile.steps, start=1):
+                try:
+                    outcome, _ = run_step(session, number, step, secrets)
+                except EngineCrashed as err:
+                    steps.append(
+                        crashed_step(
+                            number, step.label(), step.libpam_name, err, secrets, step.line
+                        )
+                    )
+                    steps.extend(not_run_steps(profile.steps[number:], number + 1))
+                    return conclude(profile, steps, CRASHED, secrets.scrub(str(err)))
+                steps.append(outcome)
+    return conclude(profile, steps)
+
+
+def conclude(
+    profile: Profile,
+    steps: Sequence[StepResult],
+    status: StepStatus | None = None,
+    reason: str | None = None,
+) -> ProfileResult:
+    """The result of a run: ``status`` (crashed, error, skipped) or, by default, passed when
+    every step passed and failed otherwise, with the first unmet step as the reason."""
+    if status is None:
+        bad = next((s for s in steps if not s.ok), None)
+        status = PASSED if bad is None else FAILED
+        if bad is not None and reason is None:
+            reason = f"{bad.step}: {'; '.join(bad.problems)}"
+    return ProfileResult(
+        profile=profile.name,
+        title=profile.display_title,
+        path=str(profile.path) if profile.path else None,
+        status=status,
+        steps=tuple(steps),
+        reason=reason,
+        service=profile.service,
+        user=profile.user,
+        config=profile.config_kind,
+    )
 
 
 def run_step(
@@ -330,72 +392,48 @@ def run_step(
     is over, and the caller decides what becomes of the steps left."""
     record: CallRecord | None = None
     try:
-        if step.function is not None:
-            record = session.call(step.function, step.flags)
-            outcome = call_step(number, step.label(), record, step.expect, secrets)
-        elif step.action == ITEM_STEP:
-            code = 0
-            for item, value in step.items.items():
-                code = session.set_item(item, value)
-                if code != 0:
-                    break
-            outcome = code_step(number, step, code, secrets)
-        else:
-            outcome = code_step(number, step, session.putenv(step.entry or ""), secrets)
+        match step:
+            case CallStep():
+                record = session.call(step.function, step.flags)
+                outcome = call_step(number, step.label(), record, step.expect, secrets, step.line)
+            case SetItemStep():
+                code = 0
+                for item, value in step.items.items():
+                    code = session.set_item(item, value)
+                    if code != 0:
+                        break
+                outcome = code_step(number, step, code)
+            case PutenvStep():
+                outcome = code_step(number, step, session.putenv(step.entry))
     except EngineCrashed:
         raise
     except EngineError as err:
-        outcome = StepResult(
-            number,
-            step.label(),
-            step.libpam_name,
-            [],
-            None,
-            "error",
-            secrets.scrub(str(err)),
-            step.expect.code_names(),
-            False,
-            FAILED,
-            [secrets.scrub(str(err))],
-        )
-    outcome.line = step.line
+        outcome = error_step(number, step, err, secrets)
     return outcome, record
 
 
-def _run_steps(
-    result: ProfileResult, steps: Sequence[Step], session: Session, secrets: Secrets
-) -> None:
-    for number, step in enumerate(steps, start=1):
-        try:
-            outcome, _ = run_step(session, number, step, secrets)
-        except EngineCrashed as err:
-            result.steps.append(
-                crashed_step(number, step.label(), step.libpam_name, err, secrets, step.line)
-            )
-            result.status, result.reason = CRASHED, secrets.scrub(str(err))
-            _not_run(result, steps[number:], number + 1)
-            return
-        result.steps.append(outcome)
+# --------------------------------------------------------------------------------------------
+# Step results, each built from what happened and what the profile expected
 
 
-def _not_run(result: ProfileResult, steps: Sequence[Step], first: int) -> None:
-    for number, step in enumerate(steps, start=first):
-        result.steps.append(
-            StepResult(
-                number,
-                step.label(),
-                step.libpam_name,
-                flag_names(step.flags),
-                None,
-                "",
-                "",
-                step.expect.code_names(),
-                False,
-                "not run",
-                ["not run: the transaction ended before this step"],
-                line=step.line,
-            )
+def start_step(profile: Profile, record: CallRecord, secrets: Secrets) -> StepResult:
+    return call_step(0, "start", record, Expectation(profile.expect_start), secrets)
+
+
+def not_run_steps(steps: Sequence[Step], first: int) -> list[StepResult]:
+    return [
+        StepResult(
+            index=number,
+            step=step.label(),
+            function=step.libpam_name,
+            status=NOT_RUN,
+            flags=tuple(flag_names(step.flags)),
+            expected=tuple(step.expect.code_names()),
+            problems=("not run: the transaction ended before this step",),
+            line=step.line,
         )
+        for number, step in enumerate(steps, start=first)
+    ]
 
 
 def crashed_step(
@@ -403,25 +441,47 @@ def crashed_step(
 ) -> StepResult:
     text = secrets.scrub(str(err))
     return StepResult(
-        index, label, function, [], None, err.kind, text, [], False, CRASHED, [text], line=line
+        index=index,
+        step=label,
+        function=function,
+        status=CRASHED,
+        name=err.kind,
+        text=text,
+        problems=(text,),
+        line=line,
     )
 
 
-def code_step(index: int, step: Step, code: int, secrets: Secrets) -> StepResult:
+def error_step(index: int, step: Step, err: EngineError, secrets: Secrets) -> StepResult:
+    """A request the engine refused (an item it cannot set, say): the step failed."""
+    text = secrets.scrub(str(err))
+    return StepResult(
+        index=index,
+        step=step.label(),
+        function=step.libpam_name,
+        status=FAILED,
+        name="error",
+        text=text,
+        expected=tuple(step.expect.code_names()),
+        problems=(text,),
+        line=step.line,
+    )
+
+
+def code_step(index: int, step: SetItemStep | PutenvStep, code: int) -> StepResult:
     info = describe(code)
     problems = _code_problems(code, step.expect.codes)
     return StepResult(
-        index,
-        step.label(),
-        step.libpam_name,
-        [],
-        code,
-        info.name,
-        info.text,
-        step.expect.code_names(),
-        not problems,
-        PASSED if not problems else FAILED,
-        problems,
+        index=index,
+        step=step.label(),
+        function=step.libpam_name,
+        status=FAILED if problems else PASSED,
+        code=code,
+        name=info.name,
+        text=info.text,
+        expected=tuple(step.expect.code_names()),
+        problems=tuple(problems),
+        line=step.line,
     )
 
 
@@ -433,9 +493,14 @@ def _code_problems(code: int, expected: Sequence[Code]) -> list[str]:
 
 
 def call_step(
-    index: int, label: str, record: CallRecord, expect: Expectation, secrets: Secrets
+    index: int,
+    label: str,
+    record: CallRecord,
+    expect: Expectation,
+    secrets: Secrets,
+    line: int = 0,
 ) -> StepResult:
-    messages = [_scrub_exchange(m.to_dict(), secrets) for m in record.messages]
+    messages = tuple(_scrub_exchange(m.to_dict(), secrets) for m in record.messages)
     problems = _code_problems(record.code, expect.codes)
     if expect.messages is not None:
         problems += _message_problems([str(m["text"]) for m in messages], expect.messages)
@@ -444,22 +509,22 @@ def call_step(
     if expect.fail_delay is not None:
         problems += _delay_problems(record.fail_delay_us, expect.fail_delay)
     return StepResult(
-        index,
-        label,
-        record.function,
-        record.flag_names(),
-        record.code,
-        record.name,
-        record.text,
-        expect.code_names(),
-        not problems,
-        PASSED if not problems else FAILED,
-        [secrets.scrub(p) for p in problems],
-        messages,
-        record.duration_ms,
-        {k: secrets.scrub(v) for k, v in record.env.items()},
-        record.fail_delay_us,
-        [secrets.scrub(line) for line in record.output],
+        index=index,
+        step=label,
+        function=record.function,
+        status=FAILED if problems else PASSED,
+        flags=tuple(record.flag_names()),
+        code=record.code,
+        name=record.name,
+        text=record.text,
+        expected=tuple(expect.code_names()),
+        problems=tuple(secrets.scrub(p) for p in problems),
+        messages=messages,
+        duration_ms=record.duration_ms,
+        env={k: secrets.scrub(v) for k, v in record.env.items()},
+        fail_delay_us=record.fail_delay_us,
+        output=tuple(secrets.scrub(out) for out in record.output),
+        line=line,
     )
 
 
@@ -498,7 +563,7 @@ def _message_problems(texts: list[str], patterns: Sequence[str]) -> list[str]:
     if len(texts) != len(patterns):
         problems.append(f"expected {len(patterns)} message(s), got {len(texts)}: {texts!r}")
     for i, (text, pattern) in enumerate(zip(texts, patterns, strict=False), start=1):
-        if not re.search(pattern, text):
+        if not compile_pattern(pattern).search(text):
             problems.append(f"message {i}: expected /{pattern}/, got {text!r}")
     return problems
 

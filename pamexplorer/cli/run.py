@@ -69,6 +69,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import printable
     from pamexplorer.engine import Engine
     from pamexplorer.profile import ProfileError, load, resolve
     from pamexplorer.report import render
@@ -85,7 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
             profile = load(resolve(reference))
             result = run_profile(profile, engine=engine, ask=ask)
         except ProfileError as err:
-            print(f"pamexplorer: {err}", file=sys.stderr)
+            print(f"pamexplorer: {printable(str(err))}", file=sys.stderr)
             result = error_result(reference, err)
         results.append(result)
     sys.stdout.write(render(results, args.format, several=len(args.profiles) > 1))

@@ -343,15 +343,16 @@ class ProfileScreen(Screen[None]):
     def prepare(self) -> None:
         """Answers and the configuration directory, once per run."""
         from pamexplorer.profile import CONFIG_LAB
-        from pamexplorer.runner import ProfileConversation, Secrets, resolve_answers
+        from pamexplorer.runner import ProfileConversation, Secrets, asks, resolve_answers
 
         assert self.profile is not None
         profile = self.profile
         self.secrets = Secrets()
         values = resolve_answers(profile, self.secrets)
         scripted = ProfileConversation(profile.answers, values, self.secrets, None)
-        asks = any(answer.ask for answer in profile.answers)
-        self.answers = ProfileAnswers(scripted, self.secrets, asks, self, self.live_message)
+        self.answers = ProfileAnswers(
+            scripted, self.secrets, asks(profile), self, self.live_message
+        )
         if profile.config == CONFIG_LAB:
             self.confdir = str(self.app.lab_dir())  # type: ignore[attr-defined]
         elif self.confdir is None:

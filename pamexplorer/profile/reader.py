@@ -1,24 +1,20 @@
-"""Profiles: PAM scenarios kept as YAML files. Load, validate, save; never a secret.
+"""Read a profile: YAML with the line of every node, validated into the frozen model.
 
-A profile names a service, where its configuration comes from, the user, items, PAM
-environment, scripted answers and the steps to run with what each should return. Loading keeps
-the line of every node, so every problem reads ``FILE:LINE: field: what was expected``.
-
-Secrets never live in a :class:`Profile`: an answer may be a literal (fine for the lab), or a
-*source* (``{env: NAME}``, ``{ask: true}``) that the runner resolves at run time.
+Every problem is a :class:`ProfileError` reading ``FILE:LINE: field: what was expected``, on
+one line. Files are read as libpam reads its own: a regular file, bounded in size; YAML
+nesting, regular expressions and numbers are bounded too, so no input makes the reader
+recurse without end, hang or raise anything else.
 """
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import difflib
 import math
 import os
 import re
 import stat
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +34,28 @@ from pamexplorer.pam.codes import (
     item_by_name,
 )
 from pamexplorer.pam.operation import OperationError, parse_operation
+from pamexplorer.profile.model import (
+    CONFIG_LAB,
+    CONFIG_SYSTEM,
+    Answer,
+    AskAnswer,
+    CallStep,
+    Config,
+    DirectoryConfig,
+    EnvAnswer,
+    Expectation,
+    InlineConfig,
+    Lesson,
+    LiteralAnswer,
+    Profile,
+    ProfileError,
+    PutenvStep,
+    Requires,
+    SetItemStep,
+    Step,
+    StepKind,
+)
 
-#: Where a profile's service configuration comes from.
-CONFIG_SYSTEM, CONFIG_LAB = "system", "lab"
-#: Steps that are not one of the six stack functions.
-ITEM_STEP, PUTENV_STEP = "set_item", "putenv"
 #: Items a profile may set (``user`` has its own key; ``service`` is pam_start's).
 PROFILE_ITEMS: tuple[str, ...] = tuple(i.short for i in SETTABLE_ITEMS if i is not Item.PAM_USER)
 TOP_KEYS = (
@@ -63,155 +76,121 @@ TOP_KEYS = (
 STEP_KEYS = ("flags", "expect", "expect_messages", "expect_env", "expect_fail_delay")
 LESSON_KEYS = ("question", "hints", "explanation")
 REQUIRES_KEYS = ("root", "users", "services")
-DEFAULT_TIMEOUT = 30.0
+#: Bounds on what a profile may hold: far above any real profile, far below trouble.
+MAX_FILE_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+MAX_PATTERN_CHARS = 1000
+MAX_PATTERN_GROUPS = 50
+MAX_TIMEOUT = 86400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[^/\s]+$")
-
-
-class ProfileError(Exception):
-    """A profile that cannot be used; ``str(err)`` is ``FILE:LINE: field: what was expected``."""
-
-    def __init__(self, file: str, line: int, field: str, expected: str) -> None:
-        super().__init__(f"{file}:{line}: {field}: {expected}")
-        self.file, self.line, self.field, self.expected = file, line, field, expected
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One scripted answer. ``match`` is a regex searched in the prompt; without it the answer
-    is used in order, for prompts no pattern matched. Exactly one of ``literal``, ``env``,
-    ``ask`` gives the value."""
-
-    match: str | None = None
-    literal: str | None = None
-    env: str | None = None
-    ask: bool = False
-    line: int = field(default=0, compare=False)
-
-    @property
-    def secret(self) -> bool:
-        """A value from the environment or from a person is a secret: never saved or shown."""
-        return self.env is not None or self.ask
-
-    def source(self) -> str:
-        if self.env is not None:
-            return f"environment variable {self.env}"
-        if self.ask:
-            return "asked"
-        return "literal"
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What a step should produce; ``codes`` empty means any code is accepted."""
-
-    codes: tuple[Code, ...] = (Code.PAM_SUCCESS,)
-    messages: tuple[str, ...] | None = None  # regexes, one per message, in order
-    env: dict[str, str | None] | None = None  # None value: the variable must be absent
-    fail_delay: bool | tuple[int, int] | None = None
-
-    def code_names(self) -> list[str]:
-        return [c.name for c in self.codes]
-
-
-@dataclass(frozen=True)
-class Step:
-    """A libpam call (``function`` set), ``set_item`` (``items``) or ``putenv`` (``entry``)."""
-
-    action: str  # "authenticate", ..., "set_item", "putenv"
-    function: Function | None = None
-    flags: int = 0
-    items: dict[str, str] = field(default_factory=dict)
-    entry: str | None = None
-    expect: Expectation = field(default_factory=Expectation)
-    line: int = field(default=0, compare=False)
-
-    @property
-    def libpam_name(self) -> str:
-        if self.function is not None:
-            return self.function.value
-        return "pam_set_item" if self.action == ITEM_STEP else "pam_putenv"
-
-    def label(self) -> str:
-        if self.function is not None:
-            names = flag_names(self.flags)
-            return self.action + (f"({'|'.join(names)})" if names else "")
-        if self.action == ITEM_STEP:
-            return "set_item(" + ", ".join(f"{k}={v}" for k, v in self.items.items()) + ")"
-        return f"putenv({self.entry})"
-
-
-@dataclass(frozen=True)
-class Lesson:
-    question: str
-    hints: tuple[str, ...] = ()
-    explanation: str | None = None
-
-
-@dataclass(frozen=True)
-class Requires:
-    root: bool = False
-    users: tuple[str, ...] = ()
-    services: tuple[str, ...] = ()
-
-
-@dataclass
-class Profile:
-    service: str
-    steps: list[Step]
-    title: str | None = None  # the YAML ``name`` key
-    description: str | None = None
-    config: str | Path | dict[str, str] = CONFIG_SYSTEM
-    user: str | None = None
-    items: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    answers: list[Answer] = field(default_factory=list)
-    timeout: float | None = None
-    requires: Requires = field(default_factory=Requires)
-    expect_start: tuple[Code, ...] = (Code.PAM_SUCCESS,)
-    lesson: Lesson | None = None
-    path: Path | None = None
-    lines: dict[str, int] = field(default_factory=dict, compare=False)  # field -> line
-
-    @property
-    def name(self) -> str:
-        """The short name a person types: the file name without ``.yaml``."""
-        if self.path is not None:
-            return self.path.name.removesuffix(".yaml").removesuffix(".yml")
-        return self.service
-
-    @property
-    def display_title(self) -> str:
-        return self.title or self.name
-
-    @property
-    def config_kind(self) -> str:
-        if isinstance(self.config, dict):
-            return "inline"
-        if isinstance(self.config, Path):
-            return "directory"
-        return self.config
-
-    def where(self, field_name: str) -> str:
-        """``FILE:LINE`` of a field, for errors found while running."""
-        file = str(self.path) if self.path else "<profile>"
-        return f"{file}:{self.lines.get(field_name, 1)}"
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
 
 
 def load(path: str | os.PathLike[str]) -> Profile:
     """Read and validate one profile file; raises :class:`ProfileError`."""
     file = Path(path)
+    return loads(read_text(file), file)
+
+
+def read_text(file: Path) -> str:
+    """The text of a profile file: a regular file of at most :data:`MAX_FILE_BYTES`, UTF-8.
+
+    Opened without blocking, so a FIFO is refused instead of waited on; a device, a directory
+    or a file that grows past the bound while read is refused the same way."""
+    name = str(file)
+    if "\0" in name:
+        raise ProfileError(name.replace("\0", "\\0"), 1, "file", "expected a path without NUL")
     try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ProfileError(str(file), 1, "file", "expected UTF-8 text") from None
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:
-        raise ProfileError(str(file), 1, "file", f"cannot read ({err.strerror})") from None
-    return loads(text, file)
+        raise ProfileError(name, 1, "file", f"cannot read ({err.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _file_kind(info.st_mode)
+            raise ProfileError(name, 1, "file", f"expected a regular file, not {kind}")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ProfileError(name, 1, "file", _too_big(info.st_size))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise ProfileError(name, 1, "file", _too_big(size))
+    except OSError as err:
+        raise ProfileError(name, 1, "file", f"cannot read ({err.strerror})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError(name, 1, "file", "expected UTF-8 text") from None
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _too_big(size: int) -> str:
+    return f"expected a profile of at most {MAX_FILE_BYTES // 1024} KiB, not {size} bytes"
+
+
+class _TooDeep(Exception):
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing collections nested deeper than
+    :data:`MAX_YAML_DEPTH` (it would otherwise recurse until RecursionError)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_sequence_node(self, anchor: Any) -> SequenceNode:
+        self._enter()
+        try:
+            return super().compose_sequence_node(anchor)
+        finally:
+            self.depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        self._enter()
+        try:
+            return super().compose_mapping_node(anchor)
+        finally:
+            self.depth -= 1
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _TooDeep(event.start_mark.index)
+
+
+class _Lines:
+    """Line numbers as an editor counts them (``\\n`` only; PyYAML also breaks lines at
+    ``\\r``, U+0085, U+2028 and U+2029), from a character index."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def line(self, index: int) -> int:
+        return bisect.bisect_left(self.starts, index) + 1
 
 
 def loads(text: str, path: str | os.PathLike[str] | None = None) -> Profile:
@@ -219,29 +198,120 @@ def loads(text: str, path: str | os.PathLike[str] | None = None) -> Profile:
     ``config`` directories."""
     file = Path(path) if path is not None else None
     name = str(file) if file is not None else "<profile>"
+    lines = _Lines(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except _TooDeep as err:
+        raise ProfileError(
+            name,
+            lines.line(err.index),
+            "yaml",
+            f"expected YAML nested at most {MAX_YAML_DEPTH} levels deep",
+        ) from None
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = err.problem or err.context or "invalid YAML"
-        raise ProfileError(name, line, "yaml", f"expected valid YAML ({problem})") from None
+        line, detail = _yaml_problem(err, text, lines)
+        raise ProfileError(name, line, "yaml", f"expected valid YAML ({detail})") from None
+    except yaml.reader.ReaderError as err:
+        character = f"U+{err.character:04X}" if isinstance(err.character, int) else "a byte"
+        raise ProfileError(
+            name,
+            lines.line(err.position),
+            "yaml",
+            f"expected printable text (found the control character {character})",
+        ) from None
     except yaml.YAMLError as err:
-        raise ProfileError(name, 1, "yaml", f"expected valid YAML ({err})") from None
-    return _Reader(name, file).profile(root)
+        detail = " ".join(str(err).split())
+        raise ProfileError(name, 1, "yaml", f"expected valid YAML ({detail})") from None
+    return _Reader(name, file, lines).profile(root)
+
+
+def _yaml_problem(err: yaml.MarkedYAMLError, text: str, lines: _Lines) -> tuple[int, str]:
+    """The line to fix and what is wrong. PyYAML marks where it noticed the problem; when
+    that is the end of the text (an unclosed quote or bracket) or the line after a key with
+    no ``:``, the line to fix is where the construct began (its context mark)."""
+    problem = err.problem or err.context or "invalid YAML"
+    problem_at = lines.line(err.problem_mark.index) if err.problem_mark else None
+    context_at = lines.line(err.context_mark.index) if err.context_mark else None
+    use_context = context_at is not None and (
+        problem_at is None
+        or (err.problem_mark is not None and err.problem_mark.index >= len(text.rstrip()))
+        or "simple key" in (err.context or "")
+    )
+    if use_context:
+        assert context_at is not None
+        where = ""
+        if err.problem_mark is not None and err.problem_mark.index >= len(text.rstrip()):
+            where = " at the end of the file"
+        elif problem_at is not None and problem_at != context_at:
+            where = f" at line {problem_at}"
+        return context_at, f"{problem}{where}, {err.context}"
+    assert problem_at is not None
+    if context_at is not None and context_at != problem_at and err.context:
+        return problem_at, f"{problem}, {err.context} from line {context_at}"
+    return problem_at, problem
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A pattern :func:`pattern_problem` accepted, compiled without warnings on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FutureWarning on "[[": still a valid pattern
+        return re.compile(pattern)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a usable regular expression, or None."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"expected a regular expression of at most {MAX_PATTERN_CHARS} characters"
+    if _group_depth(pattern) > MAX_PATTERN_GROUPS:
+        return f"expected a regular expression nested at most {MAX_PATTERN_GROUPS} groups deep"
+    try:
+        compile_pattern(pattern)
+    except re.error as err:
+        return f"expected a regular expression ({' '.join(str(err).split())})"
+    except (OverflowError, RecursionError, MemoryError, ValueError) as err:
+        return f"expected a regular expression ({' '.join(str(err).split()) or 'too large'})"
+    return None
+
+
+def _group_depth(pattern: str) -> int:
+    depth = deepest = 0
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 class _Reader:
-    def __init__(self, name: str, file: Path | None) -> None:
+    def __init__(self, name: str, file: Path | None, lines: _Lines) -> None:
         self.name = name
         self.file = file
+        self.text_lines = lines
         self.lines: dict[str, int] = {}
         self.constructor = yaml.constructor.SafeConstructor()
 
     # ---- primitives -------------------------------------------------------------------------
 
+    def line(self, node: Node) -> int:
+        return self.text_lines.line(node.start_mark.index)
+
     def error(self, node: Node | None, fld: str, expected: str) -> ProfileError:
-        line = node.start_mark.line + 1 if node is not None else 1
+        line = self.line(node) if node is not None else 1
         return ProfileError(self.name, line, fld, expected)
 
     def mapping(self, node: Node, fld: str, keys: tuple[str, ...]) -> dict[str, Node]:
@@ -280,6 +350,8 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(node, fld, "expected text")
         value = str(value)
+        if "\0" in value:
+            raise self.error(node, fld, "expected text without NUL characters")
         if not allow_empty and not value.strip():
             raise self.error(node, fld, "expected non-empty text")
         return value
@@ -339,7 +411,7 @@ class _Reader:
             )
         top = self.mapping(root, "profile", TOP_KEYS)
         for key, node in top.items():
-            self.lines[key] = node.start_mark.line + 1
+            self.lines[key] = self.line(node)
         for required in ("service", "steps"):
             if required not in top:
                 raise self.error(root, required, f"expected a {required} key")
@@ -348,41 +420,46 @@ class _Reader:
             raise self.error(
                 top["service"], "service", "expected a service name without '/' or spaces"
             )
-        profile = Profile(service=service, steps=[], path=self.file, lines=self.lines)
-        if "name" in top:
-            profile.title = self.text(top["name"], "name")
-        if "description" in top:
-            profile.description = self.text(top["description"], "description")
-        if "config" in top:
-            profile.config = self.config(top["config"])
-        if "user" in top:
-            profile.user = self.optional_text(top["user"], "user")
-        if "items" in top:
-            profile.items = self.items(top["items"], "items")
-        if "env" in top:
-            profile.env = self.env(top["env"])
-        if "answers" in top:
-            profile.answers = self.answers(top["answers"])
-        if "timeout" in top:
-            profile.timeout = self.timeout(top["timeout"])
-        if "requires" in top:
-            profile.requires = self.requires(top["requires"])
+        # Validated in the order a person reads the file's keys, as the first problem shows.
+        title = self.text(top["name"], "name") if "name" in top else None
+        description = self.text(top["description"], "description") if "description" in top else None
+        config = self.config(top["config"]) if "config" in top else CONFIG_SYSTEM
+        user = self.optional_text(top["user"], "user") if "user" in top else None
+        items = self.items(top["items"], "items") if "items" in top else {}
+        env = self.env(top["env"]) if "env" in top else {}
+        answers = self.answers(top["answers"]) if "answers" in top else ()
+        timeout = self.timeout(top["timeout"]) if "timeout" in top else None
+        requires = self.requires(top["requires"]) if "requires" in top else Requires()
+        expect_start: tuple[Code, ...] = (Code.PAM_SUCCESS,)
         if "expect_start" in top:
-            profile.expect_start = self.codes(top["expect_start"], "expect_start")
-        profile.steps = self.steps(
-            top["steps"],
-            Code.PAM_SUCCESS not in profile.expect_start and bool(profile.expect_start),
+            expect_start = self.codes(top["expect_start"], "expect_start")
+        start_fails = Code.PAM_SUCCESS not in expect_start and bool(expect_start)
+        steps = self.steps(top["steps"], start_fails)
+        lesson = self.lesson(top["lesson"]) if "lesson" in top else None
+        return Profile(
+            service=service,
+            steps=steps,
+            title=title,
+            description=description,
+            config=config,
+            user=user,
+            items=items,
+            env=env,
+            answers=answers,
+            timeout=timeout,
+            requires=requires,
+            expect_start=expect_start,
+            lesson=lesson,
+            path=self.file,
+            lines=self.lines,
         )
-        if "lesson" in top:
-            profile.lesson = self.lesson(top["lesson"])
-        return profile
 
     def optional_text(self, node: Node, fld: str) -> str | None:
         if isinstance(node, ScalarNode) and self.scalar(node, fld) is None:
             return None
         return self.text(node, fld)
 
-    def config(self, node: Node) -> str | Path | dict[str, str]:
+    def config(self, node: Node) -> Config:
         if isinstance(node, MappingNode):
             files: dict[str, str] = {}
             for key, (name, body) in self.string_map(node, "config").items():
@@ -392,21 +469,26 @@ class _Reader:
                 files[name] = self.text(body, fld, allow_empty=True)
             if not files:
                 raise self.error(node, "config", "expected at least one service file")
-            return files
+            return InlineConfig(files)
         value = self.text(node, "config")
-        if value in (CONFIG_SYSTEM, CONFIG_LAB):
-            return value
+        for named in (CONFIG_SYSTEM, CONFIG_LAB):
+            if value == named.kind:
+                return named
         directory = Path(value).expanduser()
         if not directory.is_absolute() and self.file is not None:
             directory = self.file.parent / directory
-        if not directory.is_dir():
+        try:
+            is_dir = directory.is_dir()
+        except OSError:  # a name too long, say
+            is_dir = False
+        if not is_dir:
             raise self.error(
                 node,
                 "config",
                 "expected system, lab, an existing directory "
                 f"or a mapping of service files ({value!r} is not a directory)",
             )
-        return directory
+        return DirectoryConfig(directory)
 
     def items(self, node: Node, fld: str) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -434,7 +516,7 @@ class _Reader:
             out[key] = self.text(value, f"env.{key}", allow_empty=True)
         return out
 
-    def answers(self, node: Node) -> list[Answer]:
+    def answers(self, node: Node) -> tuple[Answer, ...]:
         if not isinstance(node, SequenceNode):
             raise self.error(node, "answers", "expected a list of {match, answer} entries")
         out: list[Answer] = []
@@ -447,17 +529,16 @@ class _Reader:
                 )
             match = None
             if "match" in keys:
-                match = self.text(keys["match"], f"{fld}.match")
-                try:
-                    re.compile(match)
-                except re.error as err:
-                    raise self.error(
-                        keys["match"], f"{fld}.match", f"expected a regular expression ({err})"
-                    ) from None
-            out.append(
-                self.answer(keys["answer"], f"{fld}.answer", match, entry.start_mark.line + 1)
-            )
-        return out
+                match = self.pattern(keys["match"], f"{fld}.match", allow_empty=False)
+            out.append(self.answer(keys["answer"], f"{fld}.answer", match, self.line(entry)))
+        return tuple(out)
+
+    def pattern(self, node: Node, fld: str, *, allow_empty: bool) -> str:
+        value = self.text(node, fld, allow_empty=allow_empty)
+        problem = pattern_problem(value)
+        if problem is not None:
+            raise self.error(node, fld, problem)
+        return value
 
     def answer(self, node: Node, fld: str, match: str | None, line: int) -> Answer:
         if isinstance(node, MappingNode):
@@ -475,11 +556,11 @@ class _Reader:
                         f"{fld}.env",
                         f"expected a variable of your own ({name} is passed to PAM modules)",
                     )
-                return Answer(match=match, env=name, line=line)
+                return EnvAnswer(name, match=match, line=line)
             if not self.boolean(keys["ask"], f"{fld}.ask"):
                 raise self.error(keys["ask"], f"{fld}.ask", "expected true")
-            return Answer(match=match, ask=True, line=line)
-        return Answer(match=match, literal=self.text(node, fld, allow_empty=True), line=line)
+            return AskAnswer(match=match, line=line)
+        return LiteralAnswer(self.text(node, fld, allow_empty=True), match=match, line=line)
 
     def timeout(self, node: Node) -> float:
         value = self.scalar(node, "timeout")
@@ -488,8 +569,11 @@ class _Reader:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
             or value <= 0
+            or value > MAX_TIMEOUT
         ):
-            raise self.error(node, "timeout", "expected a number of seconds above 0")
+            raise self.error(
+                node, "timeout", f"expected a number of seconds above 0, at most {MAX_TIMEOUT:g}"
+            )
         return float(value)
 
     def requires(self, node: Node) -> Requires:
@@ -515,18 +599,18 @@ class _Reader:
 
     # ---- steps ------------------------------------------------------------------------------
 
-    def steps(self, node: Node, start_fails: bool) -> list[Step]:
+    def steps(self, node: Node, start_fails: bool) -> tuple[Step, ...]:
         if not isinstance(node, SequenceNode):
             raise self.error(node, "steps", "expected a list of steps like - authenticate")
         if start_fails and node.value:
             raise self.error(node, "steps", "expected no steps when expect_start is a failure")
         if not node.value and not start_fails:
             raise self.error(node, "steps", "expected at least one step")
-        return [self.step(n, i) for i, n in enumerate(node.value)]
+        return tuple(self.step(n, i) for i, n in enumerate(node.value))
 
     def step(self, node: Node, index: int) -> Step:
         fld = f"steps[{index}]"
-        line = node.start_mark.line + 1
+        line = self.line(node)
         if isinstance(node, ScalarNode):
             word = self.text(node, fld)
             return self.call_step(word, None, fld, node, line)
@@ -538,14 +622,14 @@ class _Reader:
             )
         key_node, value_node = node.value[0]
         word = self.text(key_node, fld)
-        if word == ITEM_STEP:
+        if word == StepKind.SET_ITEM:
             return self.item_step(value_node, f"{fld}.{word}", line)
-        if word == PUTENV_STEP:
+        if word == StepKind.PUTENV:
             return self.putenv_step(value_node, f"{fld}.{word}", line)
         return self.call_step(word, value_node, fld, key_node, line)
 
-    def call_step(self, word: str, body: Node | None, fld: str, at: Node, line: int) -> Step:
-        known = [f.short for f in Function] + [ITEM_STEP, PUTENV_STEP]
+    def call_step(self, word: str, body: Node | None, fld: str, at: Node, line: int) -> CallStep:
+        known = [f.short for f in Function] + [StepKind.SET_ITEM.value, StepKind.PUTENV.value]
         try:
             op = parse_operation(word)
         except OperationError:
@@ -559,9 +643,7 @@ class _Reader:
             flags |= self.flags(options["flags"], f"{fld}.flags", function)
         elif flags & ~int(function.flags):
             raise self.error(at, f"{fld}.flags", self._flag_problem(function, flags))
-        return Step(
-            function.short, function, flags, expect=self.expectation(options, fld), line=line
-        )
+        return CallStep(function, flags, expect=self.expectation(options, fld), line=line)
 
     def flags(self, node: Node, fld: str, function: Function) -> int:
         words = (
@@ -607,15 +689,7 @@ class _Reader:
                 )
             patterns = []
             for i, sub in enumerate(node.value):
-                sub_fld = f"{fld}.expect_messages[{i}]"
-                pattern = self.text(sub, sub_fld, allow_empty=True)
-                try:
-                    re.compile(pattern)
-                except re.error as err:
-                    raise self.error(
-                        sub, sub_fld, f"expected a regular expression ({err})"
-                    ) from None
-                patterns.append(pattern)
+                patterns.append(self.pattern(sub, f"{fld}.expect_messages[{i}]", allow_empty=True))
             messages = tuple(patterns)
         env: dict[str, str | None] | None = None
         if "expect_env" in options:
@@ -648,7 +722,7 @@ class _Reader:
             raise self.error(node, fld, expected)
         return value
 
-    def item_step(self, node: Node, fld: str, line: int) -> Step:
+    def item_step(self, node: Node, fld: str, line: int) -> SetItemStep:
         if not isinstance(node, MappingNode) or not node.value:
             raise self.error(
                 node, fld, "expected a mapping of items to set, like {tty: /dev/pts/1}"
@@ -666,9 +740,9 @@ class _Reader:
         values.update(self.items(rest, fld))
         if not values:
             raise self.error(node, fld, "expected at least one item to set")
-        return Step(ITEM_STEP, items=values, expect=Expectation(codes), line=line)
+        return SetItemStep(values, expect=Expectation(codes), line=line)
 
-    def putenv_step(self, node: Node, fld: str, line: int) -> Step:
+    def putenv_step(self, node: Node, fld: str, line: int) -> PutenvStep:
         codes: tuple[Code, ...] = (Code.PAM_SUCCESS,)
         entry_node = node
         if isinstance(node, MappingNode):
@@ -681,7 +755,7 @@ class _Reader:
         entry = self.text(entry_node, fld)
         if not _ENV_NAME.match(entry.split("=", 1)[0]):
             raise self.error(entry_node, fld, "expected NAME=value (set) or NAME (unset)")
-        return Step(PUTENV_STEP, entry=entry, expect=Expectation(codes), line=line)
+        return PutenvStep(entry, expect=Expectation(codes), line=line)
 
 
 def _join(parent: str, key: str) -> str:
@@ -694,287 +768,3 @@ def _unknown(what: str, value: str, known: Any) -> str:
     hint = f" (did you mean {close[0]}?)" if close else ""
     shown = ", ".join(known) if len(known) <= 14 else ", ".join(known[:6]) + ", ..."
     return f"expected a known {what}{hint}, not {value!r} (known: {shown})"
-
-
-# --------------------------------------------------------------------------------------------
-# Saving
-
-
-class _Literal(str):
-    """Text written as a ``|`` block scalar."""
-
-
-class _Flow(list[Any]):
-    """A short list or mapping written on one line: ``[PAM_SILENT]``, ``{env: NAME}``."""
-
-
-class _FlowMap(dict[str, Any]):
-    pass
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)  # indent lists under their key, as people do
-
-
-def _literal(dumper: yaml.SafeDumper, data: _Literal) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
-
-
-def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    if "\n" in data:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
-
-
-_Dumper.add_representer(_Literal, _literal)
-_Dumper.add_representer(
-    _Flow, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-)
-_Dumper.add_representer(
-    _FlowMap, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
-)
-_Dumper.add_representer(str, _text)
-
-
-def to_data(profile: Profile) -> dict[str, Any]:
-    """The profile as plain data in the order a person writes it, defaults left out."""
-    out: dict[str, Any] = {}
-    if profile.title:
-        out["name"] = profile.title
-    if profile.description:
-        out["description"] = profile.description
-    out["service"] = profile.service
-    if isinstance(profile.config, dict):
-        out["config"] = {
-            k: _Literal(v if v.endswith("\n") else v + "\n") for k, v in profile.config.items()
-        }
-    elif isinstance(profile.config, Path):
-        out["config"] = _relative(profile.config, profile.path)
-    elif profile.config != CONFIG_SYSTEM:
-        out["config"] = profile.config
-    if profile.user is not None:
-        out["user"] = profile.user
-    if profile.items:
-        out["items"] = dict(profile.items)
-    if profile.env:
-        out["env"] = dict(profile.env)
-    if profile.answers:
-        out["answers"] = [_answer_data(a) for a in profile.answers]
-    if profile.timeout is not None:
-        out["timeout"] = profile.timeout
-    req = profile.requires
-    if req != Requires():
-        out["requires"] = {
-            k: v
-            for k, v in (
-                ("root", req.root),
-                ("users", _Flow(req.users)),
-                ("services", _Flow(req.services)),
-            )
-            if v
-        }
-    if profile.expect_start != (Code.PAM_SUCCESS,):
-        out["expect_start"] = _codes_data(profile.expect_start)
-    out["steps"] = [_step_data(s) for s in profile.steps]
-    if profile.lesson is not None:
-        lesson: dict[str, Any] = {"question": profile.lesson.question}
-        if profile.lesson.hints:
-            lesson["hints"] = list(profile.lesson.hints)
-        if profile.lesson.explanation:
-            lesson["explanation"] = profile.lesson.explanation
-        out["lesson"] = lesson
-    return out
-
-
-def _relative(directory: Path, path: Path | None) -> str:
-    if path is not None:
-        try:
-            return str(directory.relative_to(path.parent))
-        except ValueError:
-            pass
-    return str(directory)
-
-
-def _answer_data(answer: Answer) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if answer.match is not None:
-        out["match"] = answer.match
-    if answer.env is not None:
-        out["answer"] = _FlowMap(env=answer.env)
-    elif answer.ask:
-        out["answer"] = _FlowMap(ask=True)
-    else:
-        out["answer"] = answer.literal or ""
-    return out
-
-
-def _codes_data(codes: tuple[Code, ...]) -> str | list[str]:
-    if not codes:
-        return "any"
-    return codes[0].name if len(codes) == 1 else _Flow(c.name for c in codes)
-
-
-def _step_data(step: Step) -> Any:
-    expect = step.expect
-    if step.action == ITEM_STEP:
-        body: dict[str, Any] = dict(step.items)
-        if expect.codes != (Code.PAM_SUCCESS,):
-            body["expect"] = _codes_data(expect.codes)
-        return {ITEM_STEP: body}
-    if step.action == PUTENV_STEP:
-        if expect.codes != (Code.PAM_SUCCESS,):
-            return {PUTENV_STEP: {"entry": step.entry, "expect": _codes_data(expect.codes)}}
-        return {PUTENV_STEP: step.entry}
-    options: dict[str, Any] = {}
-    if step.flags:
-        options["flags"] = _Flow(flag_names(step.flags))
-    if expect.codes != (Code.PAM_SUCCESS,):
-        options["expect"] = _codes_data(expect.codes)
-    if expect.messages is not None:
-        options["expect_messages"] = list(expect.messages)
-    if expect.env is not None:
-        options["expect_env"] = dict(expect.env)
-    if expect.fail_delay is not None:
-        delay = expect.fail_delay
-        options["expect_fail_delay"] = _Flow(delay) if isinstance(delay, tuple) else delay
-    return {step.action: options} if options else step.action
-
-
-def dumps(profile: Profile) -> str:
-    """YAML text that reads as if written by hand; never holds a secret value."""
-    return yaml.dump(
-        to_data(profile),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=100,
-    )
-
-
-def save(profile: Profile, path: str | os.PathLike[str]) -> Path:
-    """Write the profile to ``path`` and return the path.
-
-    The text goes to a temporary file beside it that replaces the target only once complete,
-    so an interrupted save leaves the old file whole. A new file gets mode 0600; an existing
-    one keeps its mode.
-    """
-    target = Path(path)
-    text = dumps(profile)
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o600
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    profile.path = target
-    return target
-
-
-# --------------------------------------------------------------------------------------------
-# Finding profiles
-
-
-@dataclass(frozen=True)
-class ProfileEntry:
-    name: str
-    title: str
-    path: Path
-    bundled: bool
-    error: str | None = None
-
-
-def bundled_dir() -> Path | None:
-    """The curriculum shipped with pamexplorer: in the wheel, or the source checkout's."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "_profiles", package.parent / "profiles"):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def user_dirs() -> list[Path]:
-    """Directories of a person's own profiles, in search order."""
-    dirs: list[Path] = []
-    extra = os.environ.get("PAMEXPLORER_PROFILES")
-    if extra:
-        dirs.extend(Path(p).expanduser() for p in extra.split(os.pathsep) if p)
-    dirs.append(Path.cwd() / "profiles")
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    dirs.append(Path(config) / "pamexplorer" / "profiles")
-    bundled = bundled_dir()
-    seen: set[Path] = set()
-    out: list[Path] = []
-    for d in dirs:
-        resolved = d.resolve()
-        if resolved in seen or (bundled is not None and resolved == bundled.resolve()):
-            continue
-        seen.add(resolved)
-        out.append(d)
-    return out
-
-
-def _yaml_files(directory: Path) -> Iterator[Path]:
-    if directory.is_dir():
-        yield from sorted(
-            p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
-        )
-
-
-def discover() -> list[ProfileEntry]:
-    """Every bundled and user profile; a user profile shadows a bundled one of the same name."""
-    entries: list[ProfileEntry] = []
-    seen: set[str] = set()
-    sources: list[tuple[Path, bool]] = [(d, False) for d in user_dirs()]
-    bundled = bundled_dir()
-    if bundled is not None:
-        sources.append((bundled, True))
-    for directory, is_bundled in sources:
-        for path in _yaml_files(directory):
-            name = path.name.removesuffix(".yaml").removesuffix(".yml")
-            if name in seen:
-                continue
-            seen.add(name)
-            try:
-                title = load(path).display_title
-                error = None
-            except ProfileError as err:
-                title, error = name, str(err)
-            entries.append(ProfileEntry(name, title, path, is_bundled, error))
-    return entries
-
-
-def resolve(reference: str) -> Path:
-    """A path to an existing file, or the name of a user or bundled profile."""
-    candidate = Path(reference).expanduser()
-    if candidate.is_file():
-        return candidate
-    if "/" not in reference:
-        stem = reference.removesuffix(".yaml").removesuffix(".yml")
-        dirs = user_dirs()
-        bundled = bundled_dir()
-        if bundled is not None:
-            dirs.append(bundled)
-        for directory in dirs:
-            for suffix in (".yaml", ".yml"):
-                path = directory / f"{stem}{suffix}"
-                if path.is_file():
-                    return path
-    raise ProfileError(
-        reference,
-        1,
-        "profile",
-        "expected a profile file or the name of a "
-        "bundled or user profile (see: pamexplorer profiles)",
-    )
