@@ -28,7 +28,14 @@ from pamexplorer.runner import (
 )
 
 FORMATS = ("text", "json", "junit")
-_LABEL = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP", CRASHED: "CRASH", ERROR: "ERROR"}
+_LABEL = {
+    PASSED: "PASS",
+    FAILED: "FAIL",
+    SKIPPED: "SKIP",
+    CRASHED: "CRASH",
+    ERROR: "ERROR",
+    NOT_RUN: "NOT RUN",  # a run a face finished early
+}
 
 
 def render(results: Sequence[ProfileResult], fmt: str, *, several: bool | None = None) -> str:

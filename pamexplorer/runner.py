@@ -1,24 +1,33 @@
 """Run a profile through the engine and check every expectation.
 
-The runner resolves a profile's configuration (system, the bundled lab, a directory, or inline
-service files in a private temporary directory), answers prompts from the profile's script,
-calls each step in one engine child, and returns a :class:`ProfileResult`. Secrets from the
-environment or from a person are scrubbed from everything a result holds.
+A :class:`ProfileRun` is one run, stepped by its owner: ``await start()`` resolves the
+profile's configuration (system, the bundled lab, a directory, or inline service files in a
+private temporary directory) and answers, and runs ``pam_start`` in a
+:class:`~pamexplorer.session.PamSession`; each ``await next_step()`` runs one step and returns
+its :class:`StepResult`; ``await finish()`` ends the transaction and returns the
+:class:`ProfileResult`. ``run_profile`` (``pamexplorer run``) is a loop over it; the lesson
+screen steps it from a worker. Secrets from the environment or from a person are scrubbed
+from everything a result or a forwarded session event holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import getpass
+import inspect
 import os
 import pwd
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, cast
 
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
+from pamexplorer.engine.aio import AsyncEngine
 from pamexplorer.labsetup import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
 from pamexplorer.pam.conversation import (
@@ -27,7 +36,7 @@ from pamexplorer.pam.conversation import (
     Exchange,
     ScriptedConversation,
 )
-from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.records import CallRecord, Message
 from pamexplorer.profile import (
     DEFAULT_TIMEOUT,
     Answer,
@@ -47,6 +56,15 @@ from pamexplorer.profile import (
     Step,
     SystemConfig,
     compile_pattern,
+)
+from pamexplorer.session import (
+    Crashed,
+    Listener,
+    MessagesShown,
+    PamSession,
+    RecordReceived,
+    RequestRefused,
+    SessionEvent,
 )
 
 
@@ -69,11 +87,17 @@ class StepStatus(enum.StrEnum):
 PASSED, FAILED, SKIPPED = StepStatus.PASSED, StepStatus.FAILED, StepStatus.SKIPPED
 CRASHED, ERROR, NOT_RUN = StepStatus.CRASHED, StepStatus.ERROR, StepStatus.NOT_RUN
 #: Exit status of a result, as ``pamexplorer run`` reports it.
-EXIT_STATUS = {PASSED: 0, SKIPPED: 0, NOT_RUN: 0, FAILED: 1, ERROR: 2, CRASHED: 3}
+#: A run finished before all its steps ran (a face left early) did not show that everything
+#: expected happens: 1, like a difference.
+EXIT_STATUS = {PASSED: 0, SKIPPED: 0, FAILED: 1, NOT_RUN: 1, ERROR: 2, CRASHED: 3}
 SYSTEM_PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
 
-#: Called with the prompt text when an ``{ask: true}`` answer is needed; returns the answer.
+#: Called with the prompt text (secrets scrubbed) when an ``{ask: true}`` answer is needed;
+#: returns the answer. Blocking: the CLI's terminal.
 AskFunction = Callable[[str], str]
+#: The same for a face on an event loop: given the prompt (secrets scrubbed), the answer, or
+#: None when the person cancelled.
+AsyncAskFunction = Callable[[Message], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +120,9 @@ class StepResult:
     fail_delay_us: int | None = None
     output: tuple[str, ...] = ()
     line: int = 0
+    #: The call record (pam_start and stack calls), secrets scrubbed, for faces that show it;
+    #: the reports print the fields above.
+    record: CallRecord | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -208,11 +235,66 @@ class ProfileConversation(ScriptedConversation[int]):
     def answer(self, entry: int, prompt: str) -> str:
         if entry not in self.values:
             if self.ask is None:
-                raise ConversationAborted("an {ask: true} answer needs a person to ask")
-            value = self.ask(prompt)
+                raise AnswerNeeded(entry)
+            value = self.ask(self.secrets.scrub(prompt))
             self.secrets.add(value)
             self.values[entry] = value
         return self.values[entry]
+
+
+class AnswerNeeded(ConversationAborted):
+    """An ``{ask: true}`` answer with nobody to ask (yet): the conversation aborts, unless an
+    asking conversation (:class:`ProfileAnswers`) catches it and asks."""
+
+    def __init__(self, entry: int) -> None:
+        super().__init__("an {ask: true} answer needs a person to ask")
+        self.entry = entry
+
+
+class ProfileAnswers:
+    """The asynchronous conversation of a :class:`ProfileRun`: scripted answers first; an
+    ``{ask: true}`` answer is asked (once per answer entry) with the prompt's secrets
+    scrubbed, and the answer becomes a secret of the run."""
+
+    def __init__(
+        self,
+        scripted: ProfileConversation,
+        secrets: Secrets,
+        ask: AskFunction | AsyncAskFunction | None,
+    ) -> None:
+        self.scripted = scripted
+        self.secrets = secrets
+        self.ask_async: AsyncAskFunction | None = None
+        self.ask_blocking: AskFunction | None = None
+        if inspect.iscoroutinefunction(ask):
+            self.ask_async = cast(AsyncAskFunction, ask)
+        elif ask is not None:
+            self.ask_blocking = cast(AskFunction, ask)
+
+    async def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        answers: list[str | None] = []
+        for message in messages:
+            try:
+                answers.extend(self.scripted.respond([message]))
+            except AnswerNeeded as needed:
+                value = await self._ask(message)
+                self.scripted.values[needed.entry] = value
+                answers.append(value)
+        return answers
+
+    async def _ask(self, message: Message) -> str:
+        shown = Message(message.style, self.secrets.scrub(message.text))
+        if self.ask_async is not None:
+            answer = await self.ask_async(shown)
+        elif self.ask_blocking is not None:
+            # A blocking ask (the CLI's terminal) holds the loop, which has nothing else to do.
+            answer = self.ask_blocking(shown.text)
+        else:
+            raise ConversationAborted("an {ask: true} answer needs a person to ask")
+        if answer is None:
+            raise ConversationAborted("the prompt was cancelled")
+        self.secrets.add(answer)
+        return answer
 
 
 def ask_on_terminal(prompt: str) -> str:
@@ -303,59 +385,271 @@ def asks(profile: Profile) -> bool:
     return any(isinstance(answer, AskAnswer) for answer in profile.answers)
 
 
+class ProfileRun:
+    """One run of a profile over a :class:`~pamexplorer.session.PamSession`, one step at a
+    time: ``await start()`` (pam_start), ``await next_step()`` until it returns None, then
+    ``await finish()`` for the :class:`ProfileResult` (it ends the transaction; call it on
+    every path, or use ``async with``).
+
+    ``ask`` answers ``{ask: true}`` prompts (blocking or async); ``confdir`` overrides where
+    the service files come from (a face's shared lab copy); ``on_event`` receives the
+    session's events with the run's secrets scrubbed; ``timeout`` bounds each call when the
+    profile sets none (None: no bound, for a face where a person answers prompts).
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        engine: AsyncEngine | None = None,
+        ask: AskFunction | AsyncAskFunction | None = None,
+        confdir: str | None = None,
+        on_event: Listener | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.profile = profile
+        self.engine = engine
+        self.ask = ask
+        self.secrets = Secrets()
+        self.results: list[StepResult] = []
+        self.session: PamSession | None = None
+        self.skip = skip_reason(profile)
+        self.status: StepStatus | None = None  # set when the run ended early
+        self.reason: str | None = None
+        self._confdir = confdir
+        self._on_event = on_event
+        self._timeout = profile.timeout or timeout
+        self._cleanup = contextlib.ExitStack()
+        self._started = False
+        self._next = 0  # index of the next profile step
+        self._done = False
+        self._result: ProfileResult | None = None
+
+    # -- observing ------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def done(self) -> bool:
+        """No step is left to run (all ran, the transaction ended, or the run was skipped)."""
+        return self._done
+
+    @property
+    def next_index(self) -> int:
+        """The number of the step ``next_step`` runs: 0 is pam_start, then the steps."""
+        return self._next + 1 if self._started else 0
+
+    @property
+    def busy(self) -> bool:
+        return self.session is not None and self.session.state.busy
+
+    # -- stepping -------------------------------------------------------------------------------
+    async def start(self) -> StepResult | None:
+        """Resolve answers and configuration and run ``pam_start``: its result, or None when
+        the run cannot start (skipped, or the engine refused; see ``status`` and ``reason``).
+
+        Raises :class:`ProfileError` for a run-time problem of the profile itself (an ``env``
+        answer whose variable is not set)."""
+        if self._started:
+            raise EngineError("the profile run was already started")
+        self._started = True
+        profile = self.profile
+        if self.skip is not None:
+            self._end(SKIPPED, self.skip)
+            return None
+        values = resolve_answers(profile, self.secrets)
+        scripted = ProfileConversation(profile.answers, values, self.secrets, None)
+        confdir = self._confdir
+        if confdir is None:
+            confdir = self._cleanup.enter_context(confdir_for(profile))
+        self.session = PamSession(
+            profile.service,
+            profile.user,
+            confdir=confdir,
+            items=profile.items,
+            env=profile.env,
+            conversation=ProfileAnswers(scripted, self.secrets, self.ask),
+            timeout=self._timeout,
+            engine=self.engine,
+            on_event=self._forward,
+        )
+        try:
+            record = await self.session.start()
+        except EngineCrashed as err:
+            result = crashed_step(0, "start", "pam_start", err, self.secrets)
+            self.results.append(result)
+            self._end(CRASHED, self.secrets.scrub(str(err)))
+            return result
+        except EngineError as err:
+            self._end(ERROR, self.secrets.scrub(str(err)))
+            return None
+        result = replace(
+            start_step(profile, record, self.secrets), record=scrub_record(record, self.secrets)
+        )
+        self.results.append(result)
+        if record.code != Code.PAM_SUCCESS:
+            self.results.extend(not_run_steps(profile.steps, 1))
+            self._done = True
+        elif not profile.steps:
+            self._done = True
+        return result
+
+    async def next_step(self) -> StepResult | None:
+        """Run the next step (pam_start first, when not started): its result, or None when
+        no step is left. A crash ends the run: the steps left are marked not run."""
+        if not self._started:
+            return await self.start()
+        if self._done:
+            return None
+        steps = self.profile.steps
+        number = self._next + 1
+        step = steps[self._next]
+        try:
+            result = await self._run(number, step)
+        except EngineCrashed as err:
+            result = crashed_step(
+                number, step.label(), step.libpam_name, err, self.secrets, step.line
+            )
+            self.results.append(result)
+            self.results.extend(not_run_steps(steps[number:], number + 1))
+            self._end(CRASHED, self.secrets.scrub(str(err)))
+            return result
+        self.results.append(result)
+        self._next += 1
+        if self._next >= len(steps):
+            self._done = True
+        return result
+
+    def abort(self) -> bool:
+        """Kill the call in flight (a hung module); it ends as a crashed step."""
+        return self.session is not None and self.session.abort()
+
+    async def finish(self) -> ProfileResult:
+        """End the transaction (pam_end when idle, a kill when a call is in flight), remove
+        the run's temporary files, and return the result. Steps never run are marked so."""
+        if self._result is not None:
+            return self._result
+        await self.close()
+        if not self._done:
+            # Finished early (a face left the lesson): what ran is reported, the rest is not
+            # run, and the run is no pass unless every step was shown to meet expectations.
+            left = self.profile.steps[self._next :]
+            first = self._next + 1 if self._started else 1
+            why = "not run: the run finished before this step"
+            self.results.extend(not_run_steps(left, first, why))
+            if all(r.ok for r in self.results if r.status is not NOT_RUN):
+                what = f"step {first} ({left[0].label()})" if left else "pam_start"
+                if not self._started:
+                    what = "pam_start"
+                self.status, self.reason = NOT_RUN, f"finished before {what} ran"
+        self._done = True
+        self._result = conclude(self.profile, self.results, self.status, self.reason)
+        return self._result
+
+    async def close(self) -> None:
+        """End the transaction and remove temporary files; never raises (for ``finally``)."""
+        session, self.session = self.session, None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            self._cleanup.close()
+
+    async def run(self) -> ProfileResult:
+        """Every step, then :meth:`finish`."""
+        try:
+            while await self.next_step() is not None:
+                pass
+        except BaseException:
+            await self.close()
+            raise
+        return await self.finish()
+
+    async def __aenter__(self) -> ProfileRun:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            await self.finish()
+        else:
+            await self.close()
+
+    # -- internals ------------------------------------------------------------------------------
+    async def _run(self, number: int, step: Step) -> StepResult:
+        session = self.session
+        assert session is not None
+        secrets = self.secrets
+        try:
+            match step:
+                case CallStep():
+                    record = await session.call(step.function, step.flags)
+                    result = call_step(
+                        number, step.label(), record, step.expect, secrets, step.line
+                    )
+                    return replace(result, record=scrub_record(record, secrets))
+                case SetItemStep():
+                    code = 0
+                    for item, value in step.items.items():
+                        code = await session.set_item(item, value)
+                        if code != 0:
+                            break
+                    return code_step(number, step, code)
+                case PutenvStep():
+                    return code_step(number, step, await session.putenv(step.entry))
+        except EngineCrashed:
+            raise
+        except EngineError as err:
+            return error_step(number, step, err, secrets)
+
+    def _end(self, status: StepStatus, reason: str) -> None:
+        self.status, self.reason, self._done = status, reason, True
+
+    def _forward(self, event: SessionEvent) -> None:
+        """The session's events, with the run's secrets scrubbed, to the run's listener."""
+        if self._on_event is None:
+            return
+        scrub = self.secrets.scrub
+        match event:
+            case RecordReceived(record=record):
+                event = RecordReceived(scrub_record(record, self.secrets))
+            case MessagesShown(function=function, messages=messages):
+                shown = tuple(Message(m.style, scrub(m.text)) for m in messages)
+                event = MessagesShown(function, shown)
+            case Crashed(crash=crash, output=output):
+                clean = EngineCrashed(
+                    crash.kind, crash.during, scrub(crash.message), crash.signal, crash.status
+                )
+                event = Crashed(clean, tuple(scrub(line) for line in output))
+            case RequestRefused(during=during, message=message):
+                event = RequestRefused(during, scrub(message))
+        self._on_event(event)
+
+
 def run_profile(
-    profile: Profile, engine: Engine | None = None, ask: AskFunction | None = None
+    profile: Profile,
+    engine: Engine | AsyncEngine | None = None,
+    ask: AskFunction | None = None,
 ) -> ProfileResult:
     """Run one profile; never raises for PAM outcomes, crashes or timeouts (see ``status``).
 
     Raises :class:`ProfileError` only for a run-time problem of the profile itself (an ``env``
     answer whose variable is not set).
     """
-    reason = skip_reason(profile)
-    if reason is not None:
-        return conclude(profile, [], SKIPPED, reason)
-    secrets = Secrets()
-    values = resolve_answers(profile, secrets)
-    conversation = ProfileConversation(profile.answers, values, secrets, ask)
-    engine = engine or Engine()
-    timeout = profile.timeout or DEFAULT_TIMEOUT
-    steps: list[StepResult] = []
-    with confdir_for(profile) as confdir:
-        try:
-            session = engine.start(
-                profile.service,
-                profile.user,
-                confdir=confdir,
-                items=profile.items,
-                env=profile.env,
-                conversation=conversation,
-                timeout=timeout,
-            )
-        except EngineCrashed as err:
-            steps.append(crashed_step(0, "start", "pam_start", err, secrets))
-            return conclude(profile, steps, CRASHED, secrets.scrub(str(err)))
-        except EngineError as err:
-            return conclude(profile, steps, ERROR, secrets.scrub(str(err)))
-        with session:
-            record = session.start_record
-            assert record is not None
-            steps.append(start_step(profile, record, secrets))
-            if record.code != Code.PAM_SUCCESS:
-                steps.extend(not_run_steps(profile.steps, 1))
-                return conclude(profile, steps)
-            for number, step in enumerate(profile.steps, start=1):
-                try:
-                    outcome, _ = run_step(session, number, step, secrets)
-                except EngineCrashed as err:
-                    steps.append(
-                        crashed_step(
-                            number, step.label(), step.libpam_name, err, secrets, step.line
-                        )
-                    )
-                    steps.extend(not_run_steps(profile.steps[number:], number + 1))
-                    return conclude(profile, steps, CRASHED, secrets.scrub(str(err)))
-                steps.append(outcome)
-    return conclude(profile, steps)
+    return asyncio.run(ProfileRun(profile, engine=_async_engine(engine), ask=ask).run())
+
+
+def _async_engine(engine: Engine | AsyncEngine | None) -> AsyncEngine | None:
+    if engine is None or isinstance(engine, AsyncEngine):
+        return engine
+    wrapped = AsyncEngine(engine.timeout)
+    wrapped.engine = engine
+    return wrapped
 
 
 def conclude(
@@ -420,7 +714,11 @@ def start_step(profile: Profile, record: CallRecord, secrets: Secrets) -> StepRe
     return call_step(0, "start", record, Expectation(profile.expect_start), secrets)
 
 
-def not_run_steps(steps: Sequence[Step], first: int) -> list[StepResult]:
+def not_run_steps(
+    steps: Sequence[Step],
+    first: int,
+    why: str = "not run: the transaction ended before this step",
+) -> list[StepResult]:
     return [
         StepResult(
             index=number,
@@ -429,7 +727,7 @@ def not_run_steps(steps: Sequence[Step], first: int) -> list[StepResult]:
             status=NOT_RUN,
             flags=tuple(flag_names(step.flags)),
             expected=tuple(step.expect.code_names()),
-            problems=("not run: the transaction ended before this step",),
+            problems=(why,),
             line=step.line,
         )
         for number, step in enumerate(steps, start=first)

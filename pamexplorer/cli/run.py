@@ -70,7 +70,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from pamexplorer.calltext import printable
-    from pamexplorer.engine import Engine
+    from pamexplorer.engine.aio import AsyncEngine
     from pamexplorer.profile import ProfileError, load, resolve
     from pamexplorer.report import render
     from pamexplorer.runner import ask_on_terminal, error_result, run_profile
@@ -78,7 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
     # Children come from the fork server, started with a clean environment: a child forked
     # from this process would still show our exec-time environment, where a profile's secret
     # source ({env: NAME}) lives, in /proc/PID/environ.
-    engine = Engine()
+    engine = AsyncEngine()
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
     for reference in args.profiles:
