@@ -59,6 +59,11 @@ def to_json(results: Sequence[ProfileResult], *, several: bool = True) -> str:
     data: Any = [r.to_dict() for r in results]
     if not several and len(results) == 1:
         data = data[0]
+    return json_text(data)
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON, UTF-8 text kept readable, control characters and surrogates escaped."""
     text = json.dumps(data, indent=2, ensure_ascii=False)
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +93,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def profiles_command(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import printable
     from pamexplorer.profile import discover
+    from pamexplorer.report import json_text
 
     entries = discover()
     if args.format == "json":
@@ -108,17 +109,18 @@ def profiles_command(args: argparse.Namespace) -> int:
             }
             for e in entries
         ]
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(data))
         return 0
     if not entries:
         print("no profiles found")
         return 0
-    width = max(len(e.name) for e in entries)
+    # Names, titles and paths come from files: shown with control characters escaped.
+    width = max(len(printable(e.name)) for e in entries)
     for e in entries:
         origin = "bundled" if e.bundled else "user"
-        print(f"{e.name:{width}}  {origin:7}  {e.title}")
+        print(f"{printable(e.name):{width}}  {origin:7}  {printable(e.title)}")
         if e.error:
-            print(f"{'':{width}}  {'':7}  ! {e.error}")
+            print(f"{'':{width}}  {'':7}  ! {printable(e.error)}")
         elif not e.bundled:
-            print(f"{'':{width}}  {'':7}  {e.path}")
+            print(f"{'':{width}}  {'':7}  {printable(str(e.path))}")
     return 0

@@ -279,3 +279,23 @@ def test_reports_never_carry_raw_control_characters(tmp_path: Path) -> None:
             ET.fromstring(proc.stdout)
         if fmt == "text":
             assert "\\x1b[31m" in out and "\\x07" in out and "\\udcff" in out
+
+
+def test_profiles_listing_escapes_names_and_titles(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "good.yaml").write_text('name: "t\\e]0;owned\\a"\nservice: login\nsteps: [acct_mgmt]\n')
+    (mine / "bad\x1b[2J.yaml").write_text("service: x\nsteps: [\x1b]\n")
+    raw = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) != "\n"]
+    for fmt in ("text", "json"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pamexplorer", "profiles", "--format", fmt],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PAMEXPLORER_PROFILES=str(mine)),
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert not [c for c in raw if c in proc.stdout], (fmt, proc.stdout)
+        assert "owned" in proc.stdout and "bad" in proc.stdout
