@@ -66,6 +66,20 @@ CASES = [
         "groups deep",
     ),
     (
+        "regex-catastrophic",  # a module's message could make it backtrack for hours
+        HEAD + "steps:\n  - authenticate:\n      expect_messages: ['^(\\w+\\s?)*$']\n",
+        5,
+        "steps[0].authenticate.expect_messages[0]",
+        "a repeat inside a repeat",
+    ),
+    (
+        "regex-catastrophic-match",
+        HEAD + "answers:\n  - {match: '(a|b+)*c', answer: x}\nsteps: [acct_mgmt]\n",
+        4,
+        "answers[0].match",
+        "exponential",
+    ),
+    (
         "regex-huge-repeat",
         HEAD + "steps:\n  - authenticate:\n      expect_messages: ['a{99999999999}']\n",
         5,
