@@ -7,7 +7,8 @@ environment, scripted answers and the steps to run with what each should return.
   types); secrets never live in it: an answer is a literal, or a *source* (``{env: NAME}``,
   ``{ask: true}``) the runner resolves at run time.
 - :mod:`~pamexplorer.profile.reader`: YAML in, a :class:`Profile` out, or one
-  ``FILE:LINE: field: what was expected``.
+  ``FILE:LINE: field: what was expected``; :mod:`~pamexplorer.profile.source` reads files and
+  YAML within bounds, :mod:`~pamexplorer.profile.patterns` checks regular expressions.
 - :mod:`~pamexplorer.profile.discovery`: the bundled curriculum and a person's own profiles.
 """
 
@@ -44,7 +45,9 @@ from pamexplorer.profile.model import (
     StepKind,
     SystemConfig,
 )
-from pamexplorer.profile.reader import PROFILE_ITEMS, compile_pattern, load, loads, read_text
+from pamexplorer.profile.patterns import compile_pattern
+from pamexplorer.profile.reader import PROFILE_ITEMS, load, loads
+from pamexplorer.profile.source import read_text
 
 __all__ = [
     "CONFIG_LAB",

@@ -1,20 +1,17 @@
-"""Read a profile: YAML with the line of every node, validated into the frozen model.
+"""Read a profile: YAML nodes (with their lines, from :mod:`.source`) validated into the
+frozen model.
 
 Every problem is a :class:`ProfileError` reading ``FILE:LINE: field: what was expected``, on
-one line. Files are read as libpam reads its own: a regular file, bounded in size; YAML
-nesting, regular expressions and numbers are bounded too, so no input makes the reader
-recurse without end, hang or raise anything else.
+one line. Text, numbers, regular expressions (:mod:`.patterns`) and ranges are checked as they
+are read, so no input makes the reader recurse without end, hang or raise anything else.
 """
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import math
 import os
 import re
-import stat
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +52,8 @@ from pamexplorer.profile.model import (
     Step,
     StepKind,
 )
+from pamexplorer.profile.patterns import pattern_problem
+from pamexplorer.profile.source import Lines, compose, read_text
 
 #: Items a profile may set (``user`` has its own key; ``service`` is pam_start's).
 PROFILE_ITEMS: tuple[str, ...] = tuple(i.short for i in SETTABLE_ITEMS if i is not Item.PAM_USER)
@@ -76,11 +75,7 @@ TOP_KEYS = (
 STEP_KEYS = ("flags", "expect", "expect_messages", "expect_env", "expect_fail_delay")
 LESSON_KEYS = ("question", "hints", "explanation")
 REQUIRES_KEYS = ("root", "users", "services")
-#: Bounds on what a profile may hold: far above any real profile, far below trouble.
-MAX_FILE_BYTES = 1 << 20
-MAX_YAML_DEPTH = 32
-MAX_PATTERN_CHARS = 1000
-MAX_PATTERN_GROUPS = 50
+#: Seconds a step's call may be given at most.
 MAX_TIMEOUT = 86400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[^/\s]+$")
@@ -92,254 +87,17 @@ def load(path: str | os.PathLike[str]) -> Profile:
     return loads(read_text(file), file)
 
 
-def read_text(file: Path) -> str:
-    """The text of a profile file: a regular file of at most :data:`MAX_FILE_BYTES`, UTF-8.
-
-    Opened without blocking, so a FIFO is refused instead of waited on; a device, a directory
-    or a file that grows past the bound while read is refused the same way."""
-    name = str(file)
-    if "\0" in name:
-        raise ProfileError(name.replace("\0", "\\0"), 1, "file", "expected a path without NUL")
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as err:
-        raise ProfileError(name, 1, "file", f"cannot read ({err.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = _file_kind(info.st_mode)
-            raise ProfileError(name, 1, "file", f"expected a regular file, not {kind}")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ProfileError(name, 1, "file", _too_big(info.st_size))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_FILE_BYTES:
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise ProfileError(name, 1, "file", _too_big(size))
-    except OSError as err:
-        raise ProfileError(name, 1, "file", f"cannot read ({err.strerror})") from None
-    finally:
-        os.close(fd)
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProfileError(name, 1, "file", "expected UTF-8 text") from None
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return "a special file"
-
-
-def _too_big(size: int) -> str:
-    return f"expected a profile of at most {MAX_FILE_BYTES // 1024} KiB, not {size} bytes"
-
-
-class _TooDeep(Exception):
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe composer, refusing collections nested deeper than
-    :data:`MAX_YAML_DEPTH` (it would otherwise recurse until RecursionError)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.depth = 0
-
-    def compose_sequence_node(self, anchor: Any) -> SequenceNode:
-        self._enter()
-        try:
-            return super().compose_sequence_node(anchor)
-        finally:
-            self.depth -= 1
-
-    def compose_mapping_node(self, anchor: Any) -> MappingNode:
-        self._enter()
-        try:
-            return super().compose_mapping_node(anchor)
-        finally:
-            self.depth -= 1
-
-    def _enter(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_YAML_DEPTH:
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _TooDeep(event.start_mark.index)
-
-
-class _Lines:
-    """Line numbers as an editor counts them (``\\n`` only; PyYAML also breaks lines at
-    ``\\r``, U+0085, U+2028 and U+2029), from a character index."""
-
-    def __init__(self, text: str) -> None:
-        self.starts = [i for i, ch in enumerate(text) if ch == "\n"]
-
-    def line(self, index: int) -> int:
-        return bisect.bisect_left(self.starts, index) + 1
-
-
 def loads(text: str, path: str | os.PathLike[str] | None = None) -> Profile:
     """Validate a profile given as text; ``path`` names it in errors and anchors relative
     ``config`` directories."""
     file = Path(path) if path is not None else None
     name = str(file) if file is not None else "<profile>"
-    lines = _Lines(text)
-    try:
-        loader = _Loader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except _TooDeep as err:
-        raise ProfileError(
-            name,
-            lines.line(err.index),
-            "yaml",
-            f"expected YAML nested at most {MAX_YAML_DEPTH} levels deep",
-        ) from None
-    except yaml.MarkedYAMLError as err:
-        line, detail = _yaml_problem(err, text, lines)
-        raise ProfileError(name, line, "yaml", f"expected valid YAML ({detail})") from None
-    except yaml.reader.ReaderError as err:
-        character = f"U+{err.character:04X}" if isinstance(err.character, int) else "a byte"
-        raise ProfileError(
-            name,
-            lines.line(err.position),
-            "yaml",
-            f"expected printable text (found the control character {character})",
-        ) from None
-    except yaml.YAMLError as err:
-        detail = " ".join(str(err).split())
-        raise ProfileError(name, 1, "yaml", f"expected valid YAML ({detail})") from None
+    root, lines = compose(text, name)
     return _Reader(name, file, lines).profile(root)
 
 
-def _yaml_problem(err: yaml.MarkedYAMLError, text: str, lines: _Lines) -> tuple[int, str]:
-    """The line to fix and what is wrong. PyYAML marks where it noticed the problem; when
-    that is the end of the text (an unclosed quote or bracket) or the line after a key with
-    no ``:``, the line to fix is where the construct began (its context mark)."""
-    problem = err.problem or err.context or "invalid YAML"
-    problem_at = lines.line(err.problem_mark.index) if err.problem_mark else None
-    context_at = lines.line(err.context_mark.index) if err.context_mark else None
-    use_context = context_at is not None and (
-        problem_at is None
-        or (err.problem_mark is not None and err.problem_mark.index >= len(text.rstrip()))
-        or "simple key" in (err.context or "")
-    )
-    if use_context:
-        assert context_at is not None
-        where = ""
-        if err.problem_mark is not None and err.problem_mark.index >= len(text.rstrip()):
-            where = " at the end of the file"
-        elif problem_at is not None and problem_at != context_at:
-            where = f" at line {problem_at}"
-        return context_at, f"{problem}{where}, {err.context}"
-    assert problem_at is not None
-    if context_at is not None and context_at != problem_at and err.context:
-        return problem_at, f"{problem}, {err.context} from line {context_at}"
-    return problem_at, problem
-
-
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A pattern :func:`pattern_problem` accepted, compiled without warnings on stderr."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FutureWarning on "[[": still a valid pattern
-        return re.compile(pattern)
-
-
-def pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not a usable regular expression, or None."""
-    if len(pattern) > MAX_PATTERN_CHARS:
-        return f"expected a regular expression of at most {MAX_PATTERN_CHARS} characters"
-    if _group_depth(pattern) > MAX_PATTERN_GROUPS:
-        return f"expected a regular expression nested at most {MAX_PATTERN_GROUPS} groups deep"
-    try:
-        compile_pattern(pattern)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nested = _nested_repeat(pattern)
-        if nested:
-            return (
-                "expected a regular expression without a repeat inside a repeat, like (a+)+ "
-                "(searching module text with it can take exponential time)"
-            )
-    except re.error as err:
-        return f"expected a regular expression ({' '.join(str(err).split())})"
-    except (OverflowError, RecursionError, MemoryError, ValueError) as err:
-        return f"expected a regular expression ({' '.join(str(err).split()) or 'too large'})"
-    return None
-
-
-def _nested_repeat(pattern: str) -> bool:
-    """Whether an unbounded repeat holds another one (``(a+)+``, ``(\\w*\\s?)*``): the
-    classic catastrophic backtracking. Possessive repeats and atomic groups never backtrack."""
-    try:  # CPython's own parser of patterns (3.11+); without it, no check
-        from re import _constants as sre  # type: ignore[attr-defined]
-        from re import _parser  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
-        return False
-
-    def unbounded_inside(items: Any, inside: bool) -> bool:
-        for op, av in items:
-            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-                unbounded = av[1] == sre.MAXREPEAT
-                if (unbounded and inside) or unbounded_inside(av[2], inside or unbounded):
-                    return True
-                continue
-            if op is sre.SUBPATTERN:
-                parts = [av[3]]
-            elif op is sre.BRANCH:
-                parts = av[1]
-            elif op in (sre.ASSERT, sre.ASSERT_NOT):
-                parts = [av[1]]
-            elif op is sre.GROUPREF_EXISTS:
-                parts = [b for b in av[1:] if b is not None]
-            else:
-                continue
-            if any(unbounded_inside(part, inside) for part in parts):
-                return True
-        return False
-
-    return unbounded_inside(_parser.parse(pattern), False)
-
-
-def _group_depth(pattern: str) -> int:
-    depth = deepest = 0
-    escaped = in_class = False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch == ")":
-            depth = max(0, depth - 1)
-    return deepest
-
-
 class _Reader:
-    def __init__(self, name: str, file: Path | None, lines: _Lines) -> None:
+    def __init__(self, name: str, file: Path | None, lines: Lines) -> None:
         self.name = name
         self.file = file
         self.text_lines = lines

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pamexplorer.profile import ProfileError, load, loads, resolve
-from pamexplorer.profile.reader import MAX_FILE_BYTES
+from pamexplorer.profile.source import MAX_FILE_BYTES
 
 ROOT = Path(__file__).parents[2]
 HEAD = "service: svc\nconfig: {svc: 'auth required pam_permit.so'}\n"
