@@ -105,24 +105,53 @@ def steps(draw: st.DrawFn) -> Any:
 
 
 @st.composite
+def sane_steps(draw: st.DrawFn) -> Any:
+    """Steps as a person writes them, with expectations that may or may not hold."""
+    word = draw(st.sampled_from(STEP_WORDS[:6]))
+    options: dict[str, Any] = {}
+    if draw(st.booleans()):
+        options["expect"] = draw(st.sampled_from(("PAM_SUCCESS", "PAM_AUTH_ERR", "any")))
+    if draw(st.booleans()):
+        options["expect_messages"] = draw(
+            st.lists(st.sampled_from(("hello", "^$", ".")), max_size=2)
+        )
+    if draw(st.booleans()):
+        options["expect_env"] = {"A": draw(st.sampled_from(("1", None)))}
+    if word == "setcred" and draw(st.booleans()):
+        options["flags"] = ["PAM_ESTABLISH_CRED"]
+    sets = draw(st.sampled_from((None, None, None, "set_item", "putenv")))
+    if sets == "set_item":
+        return {"set_item": {"tty": draw(texts) or "tty1"}}
+    if sets == "putenv":
+        return {"putenv": draw(st.sampled_from(("A=1", "A", "B=\x1b[2J")))}
+    return {word: options} if options else word
+
+
+@st.composite
 def profiles(draw: st.DrawFn) -> dict[str, Any]:
     """Mostly the right shape (so the runner and libpam get to work), sometimes not."""
-    data: dict[str, Any] = {"service": draw(st.one_of(st.just("svc"), texts))}
-    if draw(st.booleans()):
+    sane = draw(st.sampled_from((True, True, True, False)))
+    data: dict[str, Any] = {"service": "svc" if sane else draw(texts)}
+    if sane or draw(st.booleans()):
         lines = draw(st.lists(st.sampled_from(MODULE_LINES), min_size=1, max_size=4))
         data["config"] = {"svc": "\n".join(lines) + "\n"}
     else:
         data["config"] = draw(st.one_of(st.just("lab"), st.just("system"), texts, values))
-    data["user"] = draw(st.one_of(st.just("alice"), texts, st.none()))
-    data["steps"] = draw(st.one_of(st.lists(steps(), max_size=4), values))
+    data["user"] = "alice" if sane else draw(st.one_of(texts, st.none()))
+    data["steps"] = draw(st.lists(sane_steps(), min_size=1, max_size=4) if sane else values)
     if draw(st.booleans()):
         answers = st.fixed_dictionaries(
             {"answer": st.one_of(texts, st.just({"ask": True}), st.just({"env": "NOPE_X"}))},
-            optional={"match": st.one_of(texts, st.just("(a+)+b"), st.just("[[x]"))},
+            optional={
+                "match": st.sampled_from(("Password", "(?i)login", "[[x]"))
+                if sane
+                else st.one_of(texts, st.just("(a+)+b"))
+            },
         )
-        data["answers"] = draw(st.one_of(st.lists(answers, max_size=3), values))
-    for key in draw(st.lists(st.sampled_from((*TOP_KEYS, "stpes", "\x1b")), max_size=3)):
-        data[key] = draw(values)
+        data["answers"] = draw(st.lists(answers, max_size=3) if sane else values)
+    if not sane:
+        for key in draw(st.lists(st.sampled_from((*TOP_KEYS, "stpes", "\x1b")), max_size=3)):
+            data[key] = draw(values)
     return data
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from tests.profiles.fuzzing import Tally, argument_lists, profile_texts, run_cli
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
