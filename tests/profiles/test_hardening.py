@@ -292,7 +292,8 @@ def test_reports_never_carry_raw_control_characters(tmp_path: Path) -> None:
 
             ET.fromstring(proc.stdout)
         if fmt == "text":
-            assert "\\x1b[31m" in out and "\\x07" in out and "\\udcff" in out
+            assert "\\x1b[31m" in out and "\\x07" in out
+            assert "\\udcff" in out or "\\xff" in out  # the undecodable byte of the name
 
 
 def test_profiles_listing_escapes_names_and_titles(tmp_path: Path) -> None:
