@@ -711,7 +711,7 @@ def run_step(
 
 
 def start_step(profile: Profile, record: CallRecord, secrets: Secrets) -> StepResult:
-    return call_step(0, "start", record, Expectation(profile.expect_start), secrets)
+    return call_step(0, "start", record, Expectation(codes=profile.expect_start), secrets)
 
 
 def not_run_steps(

@@ -135,7 +135,9 @@ Answer = LiteralAnswer | EnvAnswer | AskAnswer
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a step should produce; ``codes`` empty means any code is accepted."""
+    """What a step should produce; ``codes`` empty means any code is accepted. Built by
+    keyword: new kinds of expectation (a step key in ``reader.STEP_KEYS``, a check in the
+    runner's ``call_step``) join as fields with a default that checks nothing."""
 
     codes: tuple[Code, ...] = (Code.PAM_SUCCESS,)
     messages: tuple[str, ...] | None = None  # regexes, one per message, in order

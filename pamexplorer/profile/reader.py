@@ -503,7 +503,7 @@ class _Reader:
         delay: bool | tuple[int, int] | None = None
         if "expect_fail_delay" in options:
             delay = self.fail_delay(options["expect_fail_delay"], f"{fld}.expect_fail_delay")
-        return Expectation(codes, messages, env, delay)
+        return Expectation(codes=codes, messages=messages, env=env, fail_delay=delay)
 
     def fail_delay(self, node: Node, fld: str) -> bool | tuple[int, int]:
         expected = "expected true, false or [min, max] in microseconds"
@@ -539,7 +539,7 @@ class _Reader:
         values.update(self.items(rest, fld))
         if not values:
             raise self.error(node, fld, "expected at least one item to set")
-        return SetItemStep(values, expect=Expectation(codes), line=line)
+        return SetItemStep(values, expect=Expectation(codes=codes), line=line)
 
     def putenv_step(self, node: Node, fld: str, line: int) -> PutenvStep:
         codes: tuple[Code, ...] = (Code.PAM_SUCCESS,)
@@ -554,7 +554,7 @@ class _Reader:
         entry = self.text(entry_node, fld)
         if not _ENV_NAME.match(entry.split("=", 1)[0]):
             raise self.error(entry_node, fld, "expected NAME=value (set) or NAME (unset)")
-        return PutenvStep(entry, expect=Expectation(codes), line=line)
+        return PutenvStep(entry, expect=Expectation(codes=codes), line=line)
 
 
 def _join(parent: str, key: str) -> str:
