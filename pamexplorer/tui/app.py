@@ -22,16 +22,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from pamexplorer.tui.messages import (
-    BackToPicker,
-    LeaveTransaction,
-    TransactionClosed,
-    TransactionOpened,
-)
+from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
 from pamexplorer.tui.sources import LAB_USER
 
 if TYPE_CHECKING:
-    from pamexplorer.engine.aio import AsyncEngine, AsyncSession
+    from pamexplorer.engine.aio import AsyncEngine
+    from pamexplorer.session import PamSession, SessionEvent
 
 #: How long quitting waits for the transactions still ending before it kills their children.
 ENDING_GRACE_S = 10.0
@@ -85,9 +81,9 @@ class PamExplorerApp(App[int]):
         self._cleanup = ExitStack()
         self._lab_dir: Path | None = None
         #: Transactions open on some screen: ended (or killed) when the app quits.
-        self.open_sessions: set[AsyncSession] = set()
+        self.open_sessions: set[PamSession] = set()
         #: Transactions left behind by screens, being ended in the background: task -> session.
-        self._ending: dict[asyncio.Task[None], AsyncSession] = {}
+        self._ending: dict[asyncio.Task[None], PamSession] = {}
 
     def user_for(self, group: str) -> str:
         """The user a new screen starts with: the one asked for, the lab's ``alice`` in the
@@ -125,11 +121,16 @@ class PamExplorerApp(App[int]):
 
     @on(TransactionOpened)
     def transaction_opened(self, message: TransactionOpened) -> None:
-        self.open_sessions.add(message.session)
+        session = message.session
+        if session.state.over:
+            return
+        self.open_sessions.add(session)
 
-    @on(TransactionClosed)
-    def transaction_closed(self, message: TransactionClosed) -> None:
-        self.open_sessions.discard(message.session)
+        def forget(event: SessionEvent) -> None:
+            if session.state.over:
+                self.open_sessions.discard(session)
+
+        session.subscribe(forget)
 
     @on(LeaveTransaction)
     def leave_transaction(self, message: LeaveTransaction) -> None:
@@ -139,30 +140,21 @@ class PamExplorerApp(App[int]):
     def back(self) -> None:
         self.back_to_picker()
 
-    def end_session(self, session: AsyncSession) -> None:
+    def end_session(self, session: PamSession) -> None:
         """Finish a transaction a screen leaves behind (back, restart, unmount, quit).
 
-        An idle one gets ``pam_end`` (modules' cleanups run), in the background, and quitting
-        waits for it; a call in flight is killed at once, since its module may never return.
+        ``PamSession.close``: a call in flight is killed at once (its module may never return);
+        an idle transaction gets ``pam_end`` (modules' cleanups run) in the background, and
+        quitting waits for it.
         """
         self.open_sessions.discard(session)
-        if session in self._ending.values():
+        if session.state.over or session in self._ending.values():
             return
-        if session.session.in_flight is not None:
+        if session.state.busy:
             session.abort()
-            return
-        if not session.open:
-            return
-        task = asyncio.get_running_loop().create_task(self._end(session))
+        task = asyncio.get_running_loop().create_task(session.close())
         self._ending[task] = session
         task.add_done_callback(lambda done: self._ending.pop(done, None))
-
-    @staticmethod
-    async def _end(session: AsyncSession) -> None:
-        try:
-            await session.end()
-        except Exception:  # the child is gone or misbehaved: make sure it is
-            session.abort()
 
     async def action_quit(self) -> None:
         """Quit at once: calls in flight are killed now, idle transactions get pam_end
@@ -177,6 +169,7 @@ class PamExplorerApp(App[int]):
             _, pending = await asyncio.wait(list(self._ending), timeout=ENDING_GRACE_S)
             for task in pending:  # a module's cleanup that hangs: kill its child
                 self._ending[task].abort()
+                task.cancel()
         self._cleanup.close()
 
     def back_to_picker(self) -> None:

@@ -1,8 +1,8 @@
 """The conversation the explorer hands the engine: one modal per prompt.
 
-Info and error messages are not modal: they go to the timeline through ``on_message`` and get
-no answer (``None``), as libpam expects. Cancelling a prompt raises ``ConversationAborted``,
-so the module sees ``PAM_CONV_ERR``.
+Info and error messages are not modal: the session reports them as events (the timeline
+shows them) and they get no answer (``None``), as libpam expects. Cancelling a prompt raises
+``ConversationAborted``, so the module sees ``PAM_CONV_ERR``.
 """
 
 from __future__ import annotations
@@ -19,22 +19,15 @@ from pamexplorer.tui.screens.conversation import ConversationModal
 class ScreenConversation:
     """Answers a module's messages by asking the person at the screen."""
 
-    def __init__(
-        self,
-        app: App[object],
-        function: Callable[[], str],
-        on_message: Callable[[Message], None],
-    ) -> None:
+    def __init__(self, app: App[object], function: Callable[[], str]) -> None:
         self.app = app
         self.function = function
-        self.on_message = on_message
         self.modal: ConversationModal | None = None
 
     async def respond(self, messages: Sequence[Message]) -> list[str | None]:
         answers: list[str | None] = []
         for message in messages:
             if not message.style.is_prompt:
-                self.on_message(message)
                 answers.append(None)
                 continue
             answer = await self.ask(message)

@@ -8,28 +8,21 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from pamexplorer.engine.aio import AsyncSession
-
-
-@dataclass
-class LeaveTransaction(Message):
-    """A screen leaves an open transaction behind: pam_end when idle, killed in a call."""
-
-    session: AsyncSession
+    from pamexplorer.session import PamSession
 
 
 @dataclass
 class TransactionOpened(Message):
     """A transaction is open: the app ends it on quit if its screen has not."""
 
-    session: AsyncSession
+    session: PamSession
 
 
 @dataclass
-class TransactionClosed(Message):
-    """A transaction ended on its screen (pam_end, crash, abort): nothing left to end."""
+class LeaveTransaction(Message):
+    """A screen leaves an open transaction behind: pam_end when idle, killed in a call."""
 
-    session: AsyncSession
+    session: PamSession
 
 
 class BackToPicker(Message):

@@ -169,7 +169,7 @@ def jumps_of(rule: Rule, chain: tuple[Rule, ...], index: int, confdir: Path | No
             pair = next((p for p in written if p.lower().startswith("default=")), "")
             value = pair.partition("=")[2]
             action = int(value) if value.isdigit() else 0
-        if action <= 0 or action in seen and name == "default":
+        if action <= 0 or (action in seen and name == "default"):
             continue
         seen.add(action)
         target = landing(chain, index, action)

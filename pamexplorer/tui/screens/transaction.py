@@ -8,6 +8,7 @@ The status line and the footer follow the screen's reactive state (``busy``, ``i
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -21,20 +22,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 
 from pamexplorer.pam.codes import Flag, Function, flag_names, item_by_name
-from pamexplorer.tui.messages import (
-    BackToPicker,
-    LeaveTransaction,
-    TransactionClosed,
-    TransactionOpened,
-)
+from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
 from pamexplorer.tui.render import code_label, shown_line
 from pamexplorer.tui.widgets.call_detail import CallDetail
 from pamexplorer.tui.widgets.stack_view import StackView
 from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
-    from pamexplorer.engine.aio import AsyncSession
-    from pamexplorer.pam.records import CallRecord, Message
+    from pamexplorer.engine import EngineCrashed
+    from pamexplorer.pam.records import CallRecord
+    from pamexplorer.session import PamSession, SessionEvent
     from pamexplorer.tui.app import PamExplorerApp
     from pamexplorer.tui.conversation import ScreenConversation
 
@@ -47,6 +44,8 @@ CALL_KEYS = {
     "chauthtok": Function.CHAUTHTOK,
 }
 _IDLE_ONLY = {"new", "call", "setcred", "end", "flags", "items", "environment", "user"}
+#: Requests that end in a call record (a timeline entry runs while they do).
+RECORDED = frozenset({"pam_start", "pam_end", *(f.value for f in Function)})
 
 CALLS = Binding.Group("call")
 SETTINGS = Binding.Group("set")
@@ -66,10 +65,16 @@ class TransactionScreen(Screen[None]):
         Binding("x", "call('close_session')", "Close", tooltip="pam_close_session", group=CALLS),
         Binding("p", "call('chauthtok')", "Passwd", tooltip="pam_chauthtok", group=CALLS),
         Binding("e", "end", "End", tooltip="pam_end: finish the transaction"),
-        Binding("k", "abort", "Abort", tooltip="Kill the call in flight (a hung module)", show=False),
+        Binding(
+            "k", "abort", "Abort", tooltip="Kill the call in flight (a hung module)", show=False
+        ),
         Binding("f", "flags", "Flags", tooltip="Flags for the next call", group=SETTINGS),
-        Binding("i", "items", "Items", tooltip="PAM items (tty, rhost, ruser, ...)", group=SETTINGS),
-        Binding("v", "environment", "Env", tooltip="The PAM environment, pam_putenv", group=SETTINGS),
+        Binding(
+            "i", "items", "Items", tooltip="PAM items (tty, rhost, ruser, ...)", group=SETTINGS
+        ),
+        Binding(
+            "v", "environment", "Env", tooltip="The PAM environment, pam_putenv", group=SETTINGS
+        ),
         Binding("u", "user", "User", tooltip="Change the user", group=SETTINGS),
         Binding("escape", "back", "Back", tooltip="Back to the service list"),
     ]
@@ -87,7 +92,7 @@ class TransactionScreen(Screen[None]):
         self.service = service
         self.confdir = confdir
         self.group = group
-        self.session: AsyncSession | None = None
+        self.session: PamSession | None = None
         self.items: dict[str, str] = {}
         self.env: dict[str, str] = {}
         #: Items and PAM environment as they are now in the open transaction: the last
@@ -97,6 +102,7 @@ class TransactionScreen(Screen[None]):
         self.last_record: CallRecord | None = None
         self.conversation: ScreenConversation | None = None
         self.running_index: int | None = None
+        self.running_flags = 0
         self.transactions = 0
 
     @property
@@ -204,11 +210,6 @@ class TransactionScreen(Screen[None]):
     def note(self, title: str, detail: str = "") -> None:
         self.timeline.add(Entry("note", title, detail=detail))
 
-    def live_message(self, message: Message) -> None:
-        """An info or error message arriving during a call: shown under the call."""
-        if self.running_index is not None:
-            self.timeline.add_live(self.running_index, message)
-
     def record(self, record: CallRecord, index: int | None = None) -> None:
         self.last_record = record
         self.items_now = dict(record.items)
@@ -253,15 +254,13 @@ class TransactionScreen(Screen[None]):
         if self.session is None:
             self.notify("No transaction is open.", severity="warning")
             return
-        if self.begin_request("pam_end"):
+        if not self.refuse_while_busy():
+            self.busy = True
             self.end_worker()
 
     def action_abort(self) -> None:
-        if not self.busy or self.session is None:
-            return
-        if self.conversation is not None:
-            self.conversation.cancel()
-        self.session.abort()
+        if self.session is not None and not self.session.abort():
+            self.notify("Nothing to abort yet: pam_start is still loading the stack.")
 
     def action_items(self) -> None:
         from pamexplorer.tui.screens.items import ItemsModal
@@ -321,114 +320,53 @@ class TransactionScreen(Screen[None]):
 
     def leave_session(self) -> None:
         """Hand the open transaction to the app to finish: pam_end when idle (in the
-        background; quitting waits for it), killed when a call is in flight."""
+        background; quitting waits for it), killed at once when a call is in flight."""
         session, self.session = self.session, None
-        self.open = False
-        if session is not None:
+        self.set_reactive(TransactionScreen.open, False)  # the screen is going: no redraw
+        if session is not None and not session.state.over:
             self.app.post_message(LeaveTransaction(session))
 
-    def take_session(self) -> AsyncSession | None:
-        """The open transaction, handed over (the app ends it when quitting)."""
-        session, self.session = self.session, None
-        return session
+    # -- the session's events drive the screen ----------------------------------------------
+    def session_event(self, session: PamSession, event: SessionEvent) -> None:
+        """Events of the screen's current session (a session left behind is the app's)."""
+        from pamexplorer.session import (
+            Crashed,
+            MessagesShown,
+            RecordReceived,
+            SessionState,
+            StateChanged,
+        )
 
-    # -- engine work (workers) ------------------------------------------------------------
-    def run_calls(self, function: Function | None, flags: int, restart: bool = False) -> None:
-        if self.begin_request(function.value if function else "pam_start"):
-            self.call_worker(function, flags, restart)
-
-    def begin_request(self, function: str) -> bool:
-        """Mark the session busy for one request, or refuse: one request at a time."""
-        if self.busy:
-            self.notify("A call is running: wait, or press k to abort it.", severity="warning")
-            return False
-        self.in_flight = function
-        self.busy = True
-        return True
-
-    def end_request(self) -> None:
-        self.busy = False
-        self.in_flight = ""
-
-    @work(group="pam", exit_on_error=False)
-    async def call_worker(self, function: Function | None, flags: int, restart: bool) -> None:
-        try:
-            if restart and self.session is not None:
-                await self.close_session()
-            if self.session is None and not await self.start_transaction():
-                return
-            if function is not None:
-                await self.call(function, flags)
-        except Exception as err:  # never let a worker take the app down
-            self.timeline.add(
-                Entry("crash", f"internal error: {type(err).__name__}", detail=str(err))
-            )
-        finally:
-            self.end_request()
-
-    async def start_transaction(self) -> bool:
-        from pamexplorer.engine import EngineCrashed, EngineError
-        from pamexplorer.tui.conversation import ScreenConversation
-
-        self.conversation = ScreenConversation(self.app, lambda: self.in_flight, self.live_message)
-        self.in_flight = "pam_start"
-        self.transactions += 1
-        self.timeline.separate(f"transaction {self.transactions}")
-        self.query_one(StackView).highlight = None
-        self.running_index = self.timeline.add(Entry("running", "pam_start"))
-        try:
-            session = await self.pam_app.engine.start(
-                self.service,
-                self.user,
-                confdir=str(self.confdir) if self.confdir else None,
-                items=dict(self.items),
-                env=dict(self.env),
-                conversation=self.conversation,
-            )
-        except (EngineCrashed, EngineError) as err:
-            self.crashed(err, self.running_index)
-            return False
-        finally:
-            index, self.running_index = self.running_index, None
-        record = session.start_record
-        assert record is not None
-        self.record(record, index)
-        if record.code != 0:
-            try:
-                await session.end()
-            except Exception:
-                session.abort()
-            self.note("pam_start failed: no transaction is open", "press n to try again")
-            return False
-        self.session = session
-        self.open = True
-        self.post_message(TransactionOpened(session))
-        return True
-
-    async def call(self, function: Function, flags: int) -> None:
-        from pamexplorer.engine import EngineCrashed, EngineError
-
-        assert self.session is not None
-        self.in_flight = function.value
-        self.query_one(StackView).highlight = function.module_type
-        self.running_index = self.timeline.add(Entry("running", function.value, flags=flags))
-        try:
-            record = await self.session.call(function, flags)
-        except (EngineCrashed, EngineError) as err:
-            self.crashed(err, self.running_index)
+        if session is not self.session:
             return
-        finally:
+        if isinstance(event, StateChanged):
+            self.busy = event.state.busy
+            self.in_flight = event.in_flight or ""
+            self.open = event.state in (
+                SessionState.IDLE,
+                SessionState.IN_CALL,
+                SessionState.WAITING,
+            )
+            if event.in_flight in RECORDED and self.running_index is None:
+                self.running_index = self.timeline.add(
+                    Entry("running", event.in_flight, flags=self.running_flags)
+                )
+        elif isinstance(event, MessagesShown):
+            if self.running_index is not None:
+                for message in event.messages:
+                    self.timeline.add_live(self.running_index, message)
+        elif isinstance(event, RecordReceived):
             index, self.running_index = self.running_index, None
-        self.record(record, index)
+            self.record(event.record, index)
+        elif isinstance(event, Crashed):
+            index, self.running_index = self.running_index, None
+            self.crashed(event.crash, event.output, index)
 
-    def crashed(self, err: Exception, index: int | None) -> None:
-        """The engine child died (signal, exit, timeout, abort): report it, forget the session."""
-        kind = getattr(err, "kind", "")
+    def crashed(self, err: EngineCrashed, output: tuple[str, ...], index: int | None) -> None:
+        """The engine child died (signal, exit, timeout, abort): report it."""
         detail = "the engine child is gone; press n for a new transaction"
-        if kind == "aborted":
+        if err.kind == "aborted":
             detail = "aborted with k; press n for a new transaction"
-        session = self.session
-        output = session.session.crash_output if session is not None else []
         if output:
             shown = " | ".join(shown_line(line) for line in output[-5:])
             detail = f"module output before it: {shown}\n    {detail}"
@@ -437,83 +375,133 @@ class TransactionScreen(Screen[None]):
             self.timeline.add(entry)
         else:
             self.timeline.replace(index, entry)
-        self.session = None
-        self.open = False
-        if session is not None:
-            try:
-                session.abort()
-            except Exception:
-                pass
-            self.post_message(TransactionClosed(session))
+
+    # -- engine work (workers) ------------------------------------------------------------
+    def run_calls(self, function: Function | None, flags: int, restart: bool = False) -> None:
+        if self.refuse_while_busy():
+            return
+        self.busy = True  # until the session says otherwise: one request at a time
+        self.call_worker(function, flags, restart)
+
+    def refuse_while_busy(self) -> bool:
+        if self.busy:
+            self.notify("A call is running: wait, or press k to abort it.", severity="warning")
+        return self.busy
+
+    @work(group="pam", exit_on_error=False)
+    async def call_worker(self, function: Function | None, flags: int, restart: bool) -> None:
+        try:
+            if restart and self.session is not None:
+                self.running_flags = 0
+                await self.session.end()
+                self.session = None
+            if self.session is None and not await self.start_transaction():
+                return
+            if function is not None and self.session is not None:
+                self.query_one(StackView).highlight = function.module_type
+                self.running_flags = flags
+                await self.session.call(function, flags)
+        except Exception as err:
+            self.failed(err)
+        finally:
+            self.settle()
+
+    def failed(self, err: Exception) -> None:
+        """A request that raised: a crash the session reported already, or a refusal (bad
+        input, a request in the wrong state) shown here; never let a worker take the app down."""
+        from pamexplorer.engine import EngineCrashed, EngineError
+
+        if isinstance(err, EngineCrashed):
+            return
+        index, self.running_index = self.running_index, None
+        title = str(err) if isinstance(err, EngineError) else f"internal error: {err!r}"
+        entry = Entry("crash", title)
+        if index is None:
+            self.timeline.add(entry)
+        else:
+            self.timeline.replace(index, entry)
+
+    def settle(self) -> None:
+        """After a request: busy only if the session still is."""
+        session = self.session
+        self.busy = session is not None and session.state.busy
+        if session is None or session.state.over:
+            self.session = None
+            self.open = False
+
+    async def start_transaction(self) -> bool:
+        from pamexplorer.session import PamSession
+        from pamexplorer.tui.conversation import ScreenConversation
+
+        self.conversation = ScreenConversation(self.app, lambda: self.in_flight)
+        self.transactions += 1
+        self.timeline.separate(f"transaction {self.transactions}")
+        self.query_one(StackView).highlight = None
+        self.running_flags = 0
+        session = PamSession(
+            self.service,
+            self.user,
+            confdir=str(self.confdir) if self.confdir else None,
+            items=dict(self.items),
+            env=dict(self.env),
+            conversation=self.conversation,
+            engine=self.pam_app.engine,
+        )
+        session.subscribe(partial(self.session_event, session))
+        self.session = session
+        record = await session.start()
+        if record.code != 0:
+            self.session = None
+            self.note("pam_start failed: no transaction is open", "press n to try again")
+            return False
+        self.post_message(TransactionOpened(session))
+        return True
 
     @work(group="pam", exit_on_error=False)
     async def end_worker(self) -> None:
         try:
-            await self.close_session()
+            if self.session is not None:
+                self.running_flags = 0
+                await self.session.end()
+        except Exception as err:
+            self.failed(err)
         finally:
-            self.end_request()
-
-    async def close_session(self) -> None:
-        """pam_end on the open transaction, shown in the timeline."""
-        from pamexplorer.engine import EngineCrashed, EngineError
-
-        session = self.session
-        if session is None:
-            return
-        self.in_flight = "pam_end"
-        try:
-            record = await session.end()
-        except (EngineCrashed, EngineError) as err:
-            self.crashed(err, None)
-            return
-        self.session = None
-        self.open = False
-        self.post_message(TransactionClosed(session))
-        if record is not None:
-            self.record(record)
+            self.settle()
 
     def set_items_now(self, changed: dict[str, str]) -> None:
         """pam_set_item in the open transaction; like a call, it holds the session busy."""
-        if self.begin_request("pam_set_item"):
+        if not self.refuse_while_busy():
+            self.busy = True
             self.set_items_worker(changed)
 
     def putenv_now(self, line: str) -> None:
         """pam_putenv in the open transaction; like a call, it holds the session busy."""
-        if self.begin_request("pam_putenv"):
+        if not self.refuse_while_busy():
+            self.busy = True
             self.putenv_worker(line)
 
     @work(group="pam", exit_on_error=False)
     async def set_items_worker(self, changed: dict[str, str]) -> None:
-        from pamexplorer.engine import EngineCrashed, EngineError
-
         try:
             for name, value in changed.items():
                 item = item_by_name(name)
                 if self.session is None:
                     return
-                try:
-                    code = await self.session.set_item(name, value)
-                except (EngineCrashed, EngineError) as err:
-                    self.crashed(err, None)
-                    return
+                code = await self.session.set_item(name, value)
                 if code == 0:
                     self.items_now[name] = value
                 self.note(f"pam_set_item({item.name}, {value!r})  {code_label(code)}")
+        except Exception as err:
+            self.failed(err)
         finally:
-            self.end_request()
+            self.settle()
 
     @work(group="pam", exit_on_error=False)
     async def putenv_worker(self, line: str) -> None:
-        from pamexplorer.engine import EngineCrashed, EngineError
-
         try:
             if self.session is None:
                 return
-            try:
-                code = await self.session.putenv(line)
-            except (EngineCrashed, EngineError) as err:
-                self.crashed(err, None)
-                return
+            code = await self.session.putenv(line)
             if code == 0:
                 name, sep, value = line.partition("=")
                 if sep:
@@ -521,8 +509,10 @@ class TransactionScreen(Screen[None]):
                 else:
                     self.env_now.pop(name, None)
             self.note(f"pam_putenv({line!r})  {code_label(code)}")
+        except Exception as err:
+            self.failed(err)
         finally:
-            self.end_request()
+            self.settle()
 
     def on_unmount(self) -> None:
         self.leave_session()

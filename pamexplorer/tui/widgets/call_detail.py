@@ -64,7 +64,9 @@ def render_record_detail(record: CallRecord) -> Text:
     for name in sorted(record.items, key=lambda n: (*_ITEM_ORDER, n).index(n)):
         value = record.items[name]
         text.append(f"\n  {name:<13}")
-        text.append(shown_line(value) if value is not None else "(unset)", style="" if value else "dim")
+        text.append(
+            shown_line(value) if value is not None else "(unset)", style="" if value else "dim"
+        )
     text.append("\nPAM environment after the call:", style="bold")
     if not record.env:
         text.append(" (empty)", style="dim")
