@@ -255,7 +255,7 @@ class TransactionScreen(Screen[None]):
             self.notify("No transaction is open.", severity="warning")
             return
         if not self.refuse_while_busy():
-            self.busy = True
+            self.hold("pam_end")
             self.end_worker()
 
     def action_abort(self) -> None:
@@ -380,13 +380,18 @@ class TransactionScreen(Screen[None]):
     def run_calls(self, function: Function | None, flags: int, restart: bool = False) -> None:
         if self.refuse_while_busy():
             return
-        self.busy = True  # until the session says otherwise: one request at a time
+        self.hold(function.value if function and self.open and not restart else "pam_start")
         self.call_worker(function, flags, restart)
 
     def refuse_while_busy(self) -> bool:
         if self.busy:
             self.notify("A call is running: wait, or press k to abort it.", severity="warning")
         return self.busy
+
+    def hold(self, function: str) -> None:
+        """Busy from the key press on (the worker starts later): one request at a time."""
+        self.in_flight = function
+        self.busy = True
 
     @work(group="pam", exit_on_error=False)
     async def call_worker(self, function: Function | None, flags: int, restart: bool) -> None:
@@ -425,6 +430,8 @@ class TransactionScreen(Screen[None]):
         """After a request: busy only if the session still is."""
         session = self.session
         self.busy = session is not None and session.state.busy
+        if not self.busy:
+            self.in_flight = ""
         if session is None or session.state.over:
             self.session = None
             self.open = False
@@ -471,13 +478,13 @@ class TransactionScreen(Screen[None]):
     def set_items_now(self, changed: dict[str, str]) -> None:
         """pam_set_item in the open transaction; like a call, it holds the session busy."""
         if not self.refuse_while_busy():
-            self.busy = True
+            self.hold("pam_set_item")
             self.set_items_worker(changed)
 
     def putenv_now(self, line: str) -> None:
         """pam_putenv in the open transaction; like a call, it holds the session busy."""
         if not self.refuse_while_busy():
-            self.busy = True
+            self.hold("pam_putenv")
             self.putenv_worker(line)
 
     @work(group="pam", exit_on_error=False)
