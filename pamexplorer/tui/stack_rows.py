@@ -192,8 +192,6 @@ def rule_row(
         include = rule.origin[-1]
         where = f"{short_path(include.file, confdir)}:{include.line}"
         mark = f"{include.kind} {shown_arg(include.target, confdir)} ({where})"
-    if from_other:
-        mark = f"from other{', ' + mark if mark else ''}"
     module = rule.module
     if rule.kind == "always_fail":
         module = rule.module or "(no module)"

@@ -215,9 +215,9 @@ class ProfileScreen(Screen[None]):
         self.render_steps()
         self.render_lesson_end()
 
-    def watch_hints_shown(self, shown_count: int) -> None:
-        self.add_hint(shown_count)
+    async def watch_hints_shown(self, shown_count: int) -> None:
         self.render_lesson_end()
+        await self.add_hint(shown_count)
 
     def watch_pane(self, pane: str) -> None:
         self.query_one(ContentSwitcher).current = "lesson-stack" if pane == "stack" else "lesson"
@@ -287,7 +287,7 @@ class ProfileScreen(Screen[None]):
         self.query_one("#lesson-text", Static).update(parts)
         self.render_lesson_end()
 
-    def add_hint(self, number: int) -> None:
+    async def add_hint(self, number: int) -> None:
         """Hint ``number`` below the ones shown, scrolled into view."""
         lesson = self.profile.lesson if self.profile else None
         if lesson is None or not 0 < number <= len(lesson.hints):
@@ -297,9 +297,10 @@ class ProfileScreen(Screen[None]):
         text.append("\n")
         text.append_text(reflow(lesson.hints[number - 1]))
         hint = Static(text, classes="hint-text")
-        self.query_one("#hints", VerticalGroup).mount(hint)
         self.pane = "lesson"
-        self.call_after_refresh(self.query_one("#lesson", VerticalScroll).scroll_to_widget, hint)
+        await self.query_one("#hints", VerticalGroup).mount(hint)
+        lesson = self.query_one("#lesson", VerticalScroll)
+        self.call_after_refresh(lesson.scroll_to_widget, hint, animate=False, top=True)
 
     def render_lesson_end(self) -> None:
         lesson = self.profile.lesson if self.profile else None
