@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import os
 import sys
+import types
 from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pamexplorer import __version__
 from pamexplorer.pam.text import printable
@@ -147,9 +149,52 @@ def _escape_unencodable() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+class _DeferredModule(types.ModuleType):
+    """Stands in ``sys.modules`` for a module nobody may use: the first attribute asked of it
+    imports the real module, which takes its place."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        return getattr(real, attribute)
+
+
+def _defer_inspect() -> None:
+    """``dataclasses`` imports ``inspect`` (with ``ast``, ``dis``, ``tokenize``: a third of a
+    one-shot command's imports) only to write a docstring for a class that has none; ours all
+    have one. Import it on first use instead."""
+    if "inspect" not in sys.modules:
+        stub = _DeferredModule("inspect")
+        stub.__spec__ = None
+        sys.modules["inspect"] = stub
+
+
+#: Commands that leave nothing for the interpreter to clean up when they return.
+_ONE_SHOT = ("call", "codes")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: this program's). Without ``argv`` this is the
+    program itself, and a one-shot command ends the process as soon as its output is out."""
     _escape_unencodable()
-    args = parse(sys.argv[1:] if argv is None else argv)
+    program = argv is None
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = named_command(argv)
+    if command is not None:  # the explorer needs inspect anyway: not for it
+        _defer_inspect()
+    gc.disable()  # building the parser imports the command: no garbage to collect yet
+    try:
+        args = parse(argv)
+    finally:
+        gc.enable()
+    status = _run(args)
+    if program and command in _ONE_SHOT:
+        _exit_now(status)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))  # without a subcommand: the explorer (cli.app.launch)
     except UsageError as err:
@@ -159,3 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Exit without tearing the interpreter down (a third of a one-shot ``call``'s CPU): the
+    command closed its transactions and files; only the standard streams need flushing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
