@@ -45,7 +45,10 @@ examples:
   echo wonderland | pamexplorer call --format json su alice authenticate
 
 On a terminal, prompts are asked interactively (echo-off prompts do not echo); otherwise each
-prompt reads one line from standard input.
+prompt reads one line from standard input. Echo-off answers never show, even when a module
+echoes them back: they print as ********.
+Notes come first: a service without a file of its own (libpam then reads 'other'), and, on the
+system's services, that setcred, open_session and chauthtok act on the real system.
 exit status: 0 every call returned PAM_SUCCESS, 1 a call failed (pam_start included),
 2 bad usage or input, 3 the engine child crashed or timed out.
 """
