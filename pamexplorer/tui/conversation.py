@@ -12,16 +12,22 @@ from collections.abc import Callable, Sequence
 
 from textual.app import App
 
+from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import ConversationAborted, Message
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.tui.screens.conversation import ConversationModal
 
 
 class ScreenConversation:
     """Answers a module's messages by asking the person at the screen."""
 
-    def __init__(self, app: App[object], function: Callable[[], str]) -> None:
+    def __init__(
+        self, app: App[object], function: Callable[[], str], secrets: Secrets | None = None
+    ) -> None:
         self.app = app
         self.function = function
+        #: Echo-off answers typed here: the screen scrubs them from what modules send back.
+        self.secrets = secrets
         self.modal: ConversationModal | None = None
 
     async def respond(self, messages: Sequence[Message]) -> list[str | None]:
@@ -30,9 +36,13 @@ class ScreenConversation:
             if not message.style.is_prompt:
                 answers.append(None)
                 continue
+            if self.secrets is not None:
+                message = Message(message.style, self.secrets.scrub(message.text))
             answer = await self.ask(message)
             if answer is None:
                 raise ConversationAborted("the prompt was cancelled")
+            if self.secrets is not None and message.style == MessageStyle.PAM_PROMPT_ECHO_OFF:
+                self.secrets.add(answer)
             answers.append(answer)
         return answers
 

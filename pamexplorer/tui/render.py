@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from pamexplorer.calltext import printable
 from pamexplorer.pam.codes import CodeInfo, describe
+from pamexplorer.pam.text import printable, printable_lines
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
@@ -23,7 +23,7 @@ def shown(text: str) -> str:
     every other control character shown as an escape (``\\x1b]52;...``)."""
     if text.isprintable():
         return text
-    return "\n".join(printable(line) for line in text.rstrip("\n").split("\n"))
+    return "\n".join(printable_lines(text))
 
 
 def shown_line(text: str) -> str:

@@ -299,8 +299,8 @@ class ProfileScreen(Screen[None]):
         hint = Static(text, classes="hint-text")
         self.pane = "lesson"
         await self.query_one("#hints", VerticalGroup).mount(hint)
-        lesson = self.query_one("#lesson", VerticalScroll)
-        self.call_after_refresh(lesson.scroll_to_widget, hint, animate=False, top=True)
+        pane = self.query_one("#lesson", VerticalScroll)
+        self.call_after_refresh(pane.scroll_to_widget, hint, animate=False, top=True)
 
     def render_lesson_end(self) -> None:
         lesson = self.profile.lesson if self.profile else None

@@ -22,6 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 
 from pamexplorer.pam.codes import Flag, Function, flag_names, item_by_name
+from pamexplorer.pam.records import Message
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
 from pamexplorer.tui.render import code_label, shown_line
 from pamexplorer.tui.widgets.call_detail import CallDetail
@@ -104,6 +106,8 @@ class TransactionScreen(Screen[None]):
         self.running_index: int | None = None
         self.running_flags = 0
         self.transactions = 0
+        #: Echo-off answers typed on this screen: scrubbed from everything modules send back.
+        self.secrets = Secrets()
 
     @property
     def pam_app(self) -> PamExplorerApp:
@@ -211,6 +215,7 @@ class TransactionScreen(Screen[None]):
         self.timeline.add(Entry("note", title, detail=detail))
 
     def record(self, record: CallRecord, index: int | None = None) -> None:
+        record = self.secrets.scrub_record(record)
         self.last_record = record
         self.items_now = dict(record.items)
         self.env_now = dict(record.env)
@@ -354,7 +359,8 @@ class TransactionScreen(Screen[None]):
         elif isinstance(event, MessagesShown):
             if self.running_index is not None:
                 for message in event.messages:
-                    self.timeline.add_live(self.running_index, message)
+                    scrubbed = Message(message.style, self.secrets.scrub(message.text))
+                    self.timeline.add_live(self.running_index, scrubbed)
         elif isinstance(event, RecordReceived):
             index, self.running_index = self.running_index, None
             self.record(event.record, index)
@@ -368,7 +374,7 @@ class TransactionScreen(Screen[None]):
         if err.kind == "aborted":
             detail = "aborted with k; press n for a new transaction"
         if output:
-            shown = " | ".join(shown_line(line) for line in output[-5:])
+            shown = " | ".join(shown_line(self.secrets.scrub(line)) for line in output[-5:])
             detail = f"module output before it: {shown}\n    {detail}"
         entry = Entry("crash", str(err), detail=detail)
         if index is None:
@@ -440,7 +446,7 @@ class TransactionScreen(Screen[None]):
         from pamexplorer.session import PamSession
         from pamexplorer.tui.conversation import ScreenConversation
 
-        self.conversation = ScreenConversation(self.app, lambda: self.in_flight)
+        self.conversation = ScreenConversation(self.app, lambda: self.in_flight, self.secrets)
         self.transactions += 1
         self.timeline.separate(f"transaction {self.transactions}")
         self.query_one(StackView).highlight = None
