@@ -80,7 +80,7 @@ def render_entry(entry: Entry, hide_durations: bool) -> Text:
             text.append(f"\n    … {hidden:,} earlier messages", style="dim")
         for message in entry.live[-LIVE_TAIL:]:
             text.append("\n")
-            text.append_text(message_line(message.style, message.text, None))
+            text.append_text(message_line(message.style, message.text, None, asking=True))
     elif entry.kind == "crash":
         text.append(f"{FAIL_MARK} ", style="bold red")
         text.append(shown(entry.title), style="bold red")
@@ -99,14 +99,17 @@ def render_entry(entry: Entry, hide_durations: bool) -> Text:
     return text
 
 
-def message_line(style: MessageStyle, text: str, answer: str | None) -> Text:
+def message_line(style: MessageStyle, text: str, answer: str | None, asking: bool = False) -> Text:
     """``    i Welcome``; a multi-line message keeps its lines, indented under the first."""
     line = Text("    ")
     line.append(_STYLE_MARK.get(style, "?") + " ", style="bold cyan")
     line.append(shown(text).replace("\n", "\n      "))
     if style.is_prompt:
         line.append(" ")
-        line.append(shown_line(answer) if answer is not None else "(no answer)", style="italic")
+        if answer is not None:
+            line.append(shown_line(answer), style="italic")
+        else:
+            line.append("(asking)" if asking else "(no answer)", style="italic")
     return line
 
 
