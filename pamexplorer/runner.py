@@ -21,22 +21,24 @@ import os
 import pwd
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
+from pamexplorer.engine import Engine, EngineCrashed, EngineError
 from pamexplorer.engine.aio import AsyncEngine
 from pamexplorer.labsetup import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
 from pamexplorer.pam.conversation import (
-    REDACTED,
     ConversationAborted,
-    Exchange,
     ScriptedConversation,
 )
 from pamexplorer.pam.records import CallRecord, Message
+
+# Secrets and scrub_record are re-exported: faces that drive a run import them from here.
+from pamexplorer.pam.secrets import Secrets as Secrets
+from pamexplorer.pam.secrets import scrub_record as scrub_record
 from pamexplorer.profile import (
     DEFAULT_TIMEOUT,
     Answer,
@@ -191,22 +193,6 @@ def error_result(reference: str, err: ProfileError) -> ProfileResult:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-class Secrets:
-    """Values that must never be shown; :meth:`scrub` replaces them in any text."""
-
-    def __init__(self) -> None:
-        self.values: set[str] = set()
-
-    def add(self, value: str) -> None:
-        if value:
-            self.values.add(value)
-
-    def scrub(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, REDACTED)
-        return text
 
 
 class ProfileConversation(ScriptedConversation[int]):
@@ -484,9 +470,7 @@ class ProfileRun:
         except EngineError as err:
             self._end(ERROR, self.secrets.scrub(str(err)))
             return None
-        result = replace(
-            start_step(profile, record, self.secrets), record=scrub_record(record, self.secrets)
-        )
+        result = start_step(profile, record, self.secrets)
         self.results.append(result)
         if record.code != Code.PAM_SUCCESS:
             self.results.extend(not_run_steps(profile.steps, 1))
@@ -582,30 +566,8 @@ class ProfileRun:
 
     # -- internals ------------------------------------------------------------------------------
     async def _run(self, number: int, step: Step) -> StepResult:
-        session = self.session
-        assert session is not None
-        secrets = self.secrets
-        try:
-            match step:
-                case CallStep():
-                    record = await session.call(step.function, step.flags)
-                    result = call_step(
-                        number, step.label(), record, step.expect, secrets, step.line
-                    )
-                    return replace(result, record=scrub_record(record, secrets))
-                case SetItemStep():
-                    code = 0
-                    for item, value in step.items.items():
-                        code = await session.set_item(item, value)
-                        if code != 0:
-                            break
-                    return code_step(number, step, code)
-                case PutenvStep():
-                    return code_step(number, step, await session.putenv(step.entry))
-        except EngineCrashed:
-            raise
-        except EngineError as err:
-            return error_step(number, step, err, secrets)
+        assert self.session is not None
+        return await run_session_step(self.session, number, step, self.secrets)
 
     def _end(self, status: StepStatus, reason: str) -> None:
         self.status, self.reason, self._done = status, reason, True
@@ -617,7 +579,7 @@ class ProfileRun:
         scrub = self.secrets.scrub
         match event:
             case RecordReceived(record=record):
-                event = RecordReceived(scrub_record(record, self.secrets))
+                event = RecordReceived(self.secrets.scrub_record(record))
             case MessagesShown(function=function, messages=messages):
                 shown = tuple(Message(m.style, scrub(m.text)) for m in messages)
                 event = MessagesShown(function, shown)
@@ -678,32 +640,30 @@ def conclude(
     )
 
 
-def run_step(
-    session: Session, number: int, step: Step, secrets: Secrets
-) -> tuple[StepResult, CallRecord | None]:
-    """Run one step of a profile in ``session``: its result, and the call record for a PAM
-    call (None for set_item and putenv steps). ``EngineCrashed`` propagates: the transaction
-    is over, and the caller decides what becomes of the steps left."""
-    record: CallRecord | None = None
+async def run_session_step(
+    session: PamSession, number: int, step: Step, secrets: Secrets
+) -> StepResult:
+    """Run one step of a profile in ``session`` and judge it; a call's record (secrets
+    scrubbed) rides on the result. ``EngineCrashed`` propagates: the transaction is over, and
+    the caller decides what becomes of the steps left."""
     try:
         match step:
             case CallStep():
-                record = session.call(step.function, step.flags)
-                outcome = call_step(number, step.label(), record, step.expect, secrets, step.line)
+                record = await session.call(step.function, step.flags)
+                return call_step(number, step.label(), record, step.expect, secrets, step.line)
             case SetItemStep():
                 code = 0
                 for item, value in step.items.items():
-                    code = session.set_item(item, value)
+                    code = await session.set_item(item, value)
                     if code != 0:
                         break
-                outcome = code_step(number, step, code)
+                return code_step(number, step, code)
             case PutenvStep():
-                outcome = code_step(number, step, session.putenv(step.entry))
+                return code_step(number, step, await session.putenv(step.entry))
     except EngineCrashed:
         raise
     except EngineError as err:
-        outcome = error_step(number, step, err, secrets)
-    return outcome, record
+        return error_step(number, step, err, secrets)
 
 
 # --------------------------------------------------------------------------------------------
@@ -798,7 +758,11 @@ def call_step(
     secrets: Secrets,
     line: int = 0,
 ) -> StepResult:
-    messages = tuple(_scrub_exchange(m.to_dict(), secrets) for m in record.messages)
+    """A call judged against what the profile expects; what it holds is scrubbed of secrets
+    (message texts and echoed answers, environment, output), and the scrubbed record rides
+    along for faces that show it."""
+    clean = secrets.scrub_record(record)
+    messages = tuple(m.to_dict() for m in clean.messages)
     problems = _code_problems(record.code, expect.codes)
     if expect.messages is not None:
         problems += _message_problems([str(m["text"]) for m in messages], expect.messages)
@@ -819,41 +783,12 @@ def call_step(
         problems=tuple(secrets.scrub(p) for p in problems),
         messages=messages,
         duration_ms=record.duration_ms,
-        env={k: secrets.scrub(v) for k, v in record.env.items()},
+        env=dict(clean.env),
         fail_delay_us=record.fail_delay_us,
-        output=tuple(secrets.scrub(out) for out in record.output),
+        output=clean.output,
         line=line,
+        record=clean,
     )
-
-
-def scrub_record(record: CallRecord, secrets: Secrets) -> CallRecord:
-    """``record`` with every secret replaced, as :func:`call_step` scrubs a step: message
-    texts and answers (an answer that is a secret shows as REDACTED), items, environment
-    values and module output."""
-    messages = tuple(
-        Exchange.from_dict(_scrub_exchange(m.to_dict(), secrets)) for m in record.messages
-    )
-    return replace(
-        record,
-        text=secrets.scrub(record.text),
-        messages=messages,
-        items={k: None if v is None else secrets.scrub(v) for k, v in record.items.items()},
-        env={k: secrets.scrub(v) for k, v in record.env.items()},
-        output=tuple(secrets.scrub(line) for line in record.output),
-    )
-
-
-def _scrub_exchange(message: dict[str, Any], secrets: Secrets) -> dict[str, Any]:
-    answer = message.get("answer")
-    if isinstance(answer, str) and answer in secrets.values:
-        answer = REDACTED
-    elif isinstance(answer, str):
-        answer = secrets.scrub(answer)
-    return {
-        "style": message["style"],
-        "text": secrets.scrub(str(message["text"])),
-        "answer": answer,
-    }
 
 
 def _message_problems(texts: list[str], patterns: Sequence[str]) -> list[str]:
