@@ -448,7 +448,13 @@ class ProfileRun:
         scripted = ProfileConversation(profile.answers, values, self.secrets, None)
         confdir = self._confdir
         if confdir is None:
-            confdir = self._cleanup.enter_context(confdir_for(profile))
+            try:
+                confdir = self._cleanup.enter_context(confdir_for(profile))
+            except (OSError, UnicodeError) as err:
+                problem = getattr(err, "strerror", None) or type(err).__name__
+                where = profile.where("config")
+                self._end(ERROR, f"{where}: config: cannot set up the service files ({problem})")
+                return None
         self.session = PamSession(
             profile.service,
             profile.user,

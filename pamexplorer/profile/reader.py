@@ -79,6 +79,8 @@ REQUIRES_KEYS = ("root", "users", "services")
 MAX_TIMEOUT = 86400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[^/\s]+$")
+#: A service is a file name (NAME_MAX bytes at most).
+MAX_SERVICE_BYTES = 255
 
 
 def load(path: str | os.PathLike[str]) -> Profile:
@@ -219,6 +221,10 @@ class _Reader:
             raise self.error(
                 top["service"], "service", "expected a service name without '/' or spaces"
             )
+        if len(service.encode("utf-8", "surrogateescape")) > MAX_SERVICE_BYTES:
+            raise self.error(
+                top["service"], "service", f"expected a name of at most {MAX_SERVICE_BYTES} bytes"
+            )
         # Validated in the order a person reads the file's keys, as the first problem shows.
         title = self.text(top["name"], "name") if "name" in top else None
         description = self.text(top["description"], "description") if "description" in top else None
@@ -265,6 +271,10 @@ class _Reader:
                 fld = f"config.{key}"
                 if not _SERVICE_NAME.match(name) or name in (".", ".."):
                     raise self.error(body, fld, "expected a service file name without '/'")
+                if len(name.encode("utf-8", "surrogateescape")) > MAX_SERVICE_BYTES:
+                    raise self.error(
+                        body, fld, f"expected a file name of at most {MAX_SERVICE_BYTES} bytes"
+                    )
                 files[name] = self.text(body, fld, allow_empty=True)
             if not files:
                 raise self.error(node, "config", "expected at least one service file")

@@ -131,10 +131,13 @@ def sane_steps(draw: st.DrawFn) -> Any:
 def profiles(draw: st.DrawFn) -> dict[str, Any]:
     """Mostly the right shape (so the runner and libpam get to work), sometimes not."""
     sane = draw(st.sampled_from((True, True, True, False)))
-    data: dict[str, Any] = {"service": "svc" if sane else draw(texts)}
+    long_name = st.sampled_from(("s" * 255, "s" * 256, "é" * 128))
+    data: dict[str, Any] = {"service": "svc" if sane else draw(st.one_of(texts, long_name))}
     if sane or draw(st.booleans()):
         lines = draw(st.lists(st.sampled_from(MODULE_LINES), min_size=1, max_size=4))
         data["config"] = {"svc": "\n".join(lines) + "\n"}
+        if not sane and draw(st.booleans()):
+            data["config"][draw(long_name)] = ""
     else:
         data["config"] = draw(st.one_of(st.just("lab"), st.just("system"), texts, values))
     data["user"] = "alice" if sane else draw(st.one_of(texts, st.none()))

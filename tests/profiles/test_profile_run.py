@@ -14,6 +14,7 @@ from pamexplorer.profile import ProfileError, loads
 from pamexplorer.report import render
 from pamexplorer.runner import (
     CRASHED,
+    ERROR,
     FAILED,
     NOT_RUN,
     PASSED,
@@ -265,3 +266,20 @@ async def test_session_state_after_finish(c_module: ModuleFactory) -> None:
     await run.run()
     states = [getattr(e, "state", None) for e in events]
     assert states[-1] is SessionState.ENDED
+
+
+def test_service_files_that_cannot_be_written_are_an_error_result() -> None:
+    """A profile built in code, past the reader's checks: no traceback, an error result."""
+    from pamexplorer.pam.codes import Function
+    from pamexplorer.profile import CallStep, InlineConfig, Profile
+
+    profile = Profile(
+        service="x",
+        steps=(CallStep(Function.AUTHENTICATE),),
+        config=InlineConfig({"t" * 300: "auth required pam_permit.so\n"}),
+    )
+    result = run_profile(profile)
+    assert result.status is ERROR and result.exit_status == 2
+    assert (
+        result.reason == "<profile>:1: config: cannot set up the service files (File name too long)"
+    )
