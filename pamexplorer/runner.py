@@ -19,6 +19,7 @@ import getpass
 import inspect
 import os
 import pwd
+import stat
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -327,6 +328,26 @@ def _system_service_exists(service: str) -> bool:
         return False
 
 
+def directory_problem(profile: Profile) -> str | None:
+    """Why libpam cannot read the service file of a ``config`` directory (a FIFO or a device
+    would make pam_start wait or read without end), or None."""
+    config = profile.config
+    if not isinstance(config, DirectoryConfig):
+        return None
+    for name in (profile.service.lower(), "other"):  # libpam lowercases the service name
+        path = config.path / name
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as err:
+            problem = getattr(err, "strerror", None) or str(err)
+            return f"{profile.where('config')}: config: cannot read {path} ({problem})"
+        if not stat.S_ISREG(mode):
+            return f"{profile.where('config')}: config: expected {path} to be a regular file"
+    return None
+
+
 @contextmanager
 def confdir_for(profile: Profile) -> Iterator[str | None]:
     """The confdir for ``pam_start_confdir`` (None: the system's), cleaned up afterwards."""
@@ -446,6 +467,10 @@ class ProfileRun:
             return None
         values = resolve_answers(profile, self.secrets)
         scripted = ProfileConversation(profile.answers, values, self.secrets, None)
+        problem = directory_problem(profile)
+        if problem is not None:
+            self._end(ERROR, problem)
+            return None
         confdir = self._confdir
         if confdir is None:
             try:

@@ -4,13 +4,14 @@ drives from a worker, and what run_profile loops over), against the real libpam.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.records import Message
-from pamexplorer.profile import ProfileError, loads
+from pamexplorer.profile import ProfileError, load, loads
 from pamexplorer.report import render
 from pamexplorer.runner import (
     CRASHED,
@@ -282,4 +283,14 @@ def test_service_files_that_cannot_be_written_are_an_error_result() -> None:
     assert result.status is ERROR and result.exit_status == 2
     assert (
         result.reason == "<profile>:1: config: cannot set up the service files (File name too long)"
+    )
+
+
+def test_a_directory_whose_service_is_no_regular_file_is_an_error(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "svc")
+    (tmp_path / "p.yaml").write_text(f"service: SVC\nconfig: {tmp_path}\nsteps: [authenticate]\n")
+    result = run_profile(load(tmp_path / "p.yaml"))
+    assert result.status is ERROR and result.steps == ()
+    assert result.reason == (
+        f"{tmp_path}/p.yaml:2: config: expected {tmp_path}/svc to be a regular file"
     )
