@@ -275,7 +275,12 @@ class ProfileAnswers:
             answer = await self.ask_async(shown)
         elif self.ask_blocking is not None:
             # A blocking ask (the CLI's terminal) holds the loop, which has nothing else to do.
-            answer = self.ask_blocking(shown.text)
+            try:
+                answer = self.ask_blocking(shown.text)
+            except EOFError:  # Ctrl-D: no answer, as a person may refuse one
+                raise ConversationAborted("no answer (end of input)") from None
+            except OSError as err:  # no terminal to ask on
+                raise ConversationAborted(f"cannot ask ({err.strerror or err})") from None
         else:
             raise ConversationAborted("an {ask: true} answer needs a person to ask")
         if answer is None:
