@@ -19,7 +19,9 @@ import getpass
 import inspect
 import os
 import pwd
+import signal
 import stat
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -276,7 +278,8 @@ class ProfileAnswers:
         elif self.ask_blocking is not None:
             # A blocking ask (the CLI's terminal) holds the loop, which has nothing else to do.
             try:
-                answer = self.ask_blocking(shown.text)
+                with _interruptible():
+                    answer = self.ask_blocking(shown.text)
             except EOFError:  # Ctrl-D: no answer, as a person may refuse one
                 raise ConversationAborted("no answer (end of input)") from None
             except OSError as err:  # no terminal to ask on
@@ -287,6 +290,23 @@ class ProfileAnswers:
             raise ConversationAborted("the prompt was cancelled")
         self.secrets.add(answer)
         return answer
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in a blocking ask on the loop's thread, as it did before
+    the loop: ``asyncio.run``'s own handler only cancels a task, which a loop blocked in the
+    ask never gets to (the run would wait for Enter). The answer is refused, the transaction
+    ends and ``pamexplorer run`` exits 130."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def ask_on_terminal(prompt: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ def run_on_a_terminal(path: Path, keys: bytes) -> tuple[int, str]:
         os.chdir(ROOT)
         os.execvp(sys.executable, [sys.executable, "-m", "pamexplorer", "run", str(path)])
     out, typed = b"", False
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
         if not ready:
@@ -48,9 +49,15 @@ def run_on_a_terminal(path: Path, keys: bytes) -> tuple[int, str]:
         if b"[pamexplorer]" in out and not typed:
             os.write(fd, keys)
             typed = True
-    _, status = os.waitpid(pid, 0)
     os.close(fd)
-    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # a hang: the test fails instead of waiting forever
+    os.waitpid(pid, 0)
+    return -1, out.decode("utf-8", "replace") + "\n(still running: killed)"
 
 
 def test_asked_answer_is_not_echoed_or_shown(tmp_path: Path) -> None:
@@ -70,3 +77,12 @@ def test_end_of_input_refuses_the_answer(tmp_path: Path) -> None:
     assert status == 1, out
     assert "Traceback" not in out
     assert "PAM_CONV_ERR" in out
+
+
+def test_interrupt_at_the_question_ends_the_run(tmp_path: Path) -> None:
+    """Ctrl-C while asked: the run ends at once (130), as it did before the event loop."""
+    path = tmp_path / "ask.yaml"
+    path.write_text(PROFILE)
+    status, out = run_on_a_terminal(path, b"\x03")
+    assert status == 130, out
+    assert "Traceback" not in out
