@@ -83,6 +83,23 @@ class Include:
 
 
 @dataclass(frozen=True)
+class IncludeUse:
+    """What one include line did: the path libpam tried, whether it loaded, and how many rules
+    of ``type`` (every type for ``@include``) it added, starting at index ``position`` of the
+    service's (or ``other``'s) rule list."""
+
+    include: Include
+    type: str | None
+    path: str
+    origin: tuple[Include, ...]
+    other: bool
+    ok: bool
+    added: int
+    position: int
+    level: int = 0
+
+
+@dataclass(frozen=True)
 class Rule:
     """One handler libpam installs, with where it was written.
 
@@ -161,6 +178,7 @@ class Stack:
     other_rules: tuple[Rule, ...]
     start: StartResult
     findings: tuple[Finding, ...] = ()
+    includes: tuple[IncludeUse, ...] = ()
 
     def own_chain(self, module_type: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.type == module_type)
