@@ -67,9 +67,20 @@ class Finding:
     line: int
     message: str
     why: str = ""
+    #: The services the finding is about when it depends on the service (an unreachable rule
+    #: of a shared file); empty when it is about the file alone.
+    services: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The message, naming the services it holds in."""
+        if not self.services:
+            return self.message
+        names = ", ".join(self.services)
+        return f"{self.message} in service{'s' if len(self.services) > 1 else ''} {names}"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+        return f"{self.file}:{self.line}: {self.severity}: {self.text}"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SYSTEM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
+from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, list_services
+
+SYSTEM_DIRS = tuple(Path(d) for d in SYSTEM_PAM_DIRS)
 
 
 @dataclass(frozen=True)
@@ -18,30 +20,19 @@ class ServiceGroup:
     confdir: Path | None  # None: the system's own lookup (pam_start)
 
 
-def _names(directory: Path) -> list[str]:
-    try:
-        return sorted(
-            p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
-        )
-    except OSError:
-        return []
-
-
 def system_group() -> ServiceGroup:
-    seen: dict[str, None] = {}
-    for directory in SYSTEM_DIRS:
-        for name in _names(directory):
-            seen.setdefault(name)
+    names = tuple(name for name, _ in list_services())
     title = "system " + " ".join(str(d) for d in SYSTEM_DIRS if d.is_dir())
-    return ServiceGroup("system", title, tuple(sorted(seen)), None)
+    return ServiceGroup("system", title, names, None)
 
 
 def confdir_group(confdir: Path) -> ServiceGroup:
-    return ServiceGroup("confdir", f"confdir {confdir}", tuple(_names(confdir)), confdir)
+    names = tuple(name for name, _ in list_services(str(confdir)))
+    return ServiceGroup("confdir", f"confdir {confdir}", names, confdir)
 
 
 def lab_group() -> ServiceGroup:
-    from pamexplorer.labsetup import LabError, lab_services
+    from pamexplorer.lab import LabError, lab_services
 
     try:
         names = lab_services()
