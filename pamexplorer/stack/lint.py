@@ -476,7 +476,7 @@ def _include_findings(stack: Stack) -> Iterable[Finding]:
         calls = ", ".join(f.value for f in _FUNCTIONS[use.type])
         fallback = stack.other_chain(use.type)
         if own or use.other or fallback:
-            also = "" if own or use.other else f", so {calls} in {stack.name} run other's rules"
+            also = "" if own or use.other else f", so {calls} in {stack.name} use other's rules"
             yield Finding(
                 "info",
                 inc.file,
