@@ -194,7 +194,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_lint(args: argparse.Namespace) -> int:
     from pamexplorer.calltext import printable
     from pamexplorer.stack.lint import lint_services
-    from pamexplorer.stack.resolve import SYSTEM, list_services, resolve
+    from pamexplorer.stack.resolve import SYSTEM, ResolveMemo, list_services, resolve
 
     worst = EXIT_OK
     with service_source(args) as confdir:
@@ -202,7 +202,8 @@ def run_lint(args: argparse.Namespace) -> int:
         if not names:
             where = printable(confdir or " and ".join(SYSTEM.service_dirs))
             raise UsageError(f"{where}: no services found")
-        for finding in lint_services(resolve(name, confdir) for name in names):
+        memo = ResolveMemo()  # an include shared by many services is expanded once
+        for finding in lint_services(resolve(name, confdir, memo=memo) for name in names):
             print(printable(str(finding)))
             if finding.why:
                 print(f"    why: {printable(finding.why)}")

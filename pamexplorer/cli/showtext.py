@@ -123,7 +123,8 @@ def _chain_lines(
     empty = _empty_includes(stack, typ, other)
     wheres = [_where(r.file, r.line, confdir) for r in chain]
     heads = [
-        "  " * (1 + min(len(r.origin), _MAX_INDENT)) + printable(w) for r, w in zip(chain, wheres)
+        "  " * (1 + min(len(r.origin), _MAX_INDENT)) + printable(w)
+        for r, w in zip(chain, wheres, strict=True)
     ]
     column = min(max((len(h) for h in heads), default=0), 34)
     # libpam reads other twice for the service other: the second half repeats the first

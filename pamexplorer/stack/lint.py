@@ -10,8 +10,8 @@ forward, so one pass in order is enough.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
+from typing import NamedTuple
 
 from pamexplorer.pam.codes import MODULE_TYPES, Function
 from pamexplorer.stack.model import (
@@ -111,14 +111,21 @@ def _abstaining(rule: Rule) -> frozenset[int]:
 _UNDEF, _POSITIVE, _NEGATIVE = 0, 1, -1
 
 
-@dataclass(frozen=True)
-class _State:
+class _State(NamedTuple):
     impression: int
     ignored_failure: bool  # the last verdict on the way here was a failure ignored or jumped
 
 
 _START = _State(_UNDEF, False)
 CodeFunction = Callable[[Rule], frozenset[int]]
+#: What a code is to the flow: a success, PAM_IGNORE, or a failure.
+_SUCCESS_LIKE, _ABSTAIN, _FAILURE = 0, 1, 2
+
+
+def _code_class(code: int) -> int:
+    if code == _IGNORE:
+        return _ABSTAIN
+    return _SUCCESS_LIKE if code in (_SUCCESS, 12) else _FAILURE
 
 
 def _end_of_level(chain: Sequence[Rule], i: int) -> int:
@@ -152,79 +159,92 @@ def flow(chain: Sequence[Rule], codes: CodeFunction = possible_codes) -> list[se
         reached[0].add(_START)
     for i in range(n):
         rule = chain[i]
+        if not reached[i]:
+            continue
         if rule.kind == "substack":
             reached[i + 1] |= reached[i]
             continue
-        rule_codes = codes(rule)
+        # codes that choose the same action and are the same kind of verdict move alike
+        moves = {(rule.actions[code], _code_class(code)) for code in codes(rule)}
         for state in reached[i]:
-            for code in rule_codes:
-                for target, after in _moves(chain, i, rule, code, state):
+            for action, cls in moves:
+                for target, after in _moves(chain, i, rule, action, cls, state):
                     reached[target].add(after)
     return reached
 
 
 def _moves(
-    chain: Sequence[Rule], i: int, rule: Rule, code: int, state: _State
+    chain: Sequence[Rule], i: int, rule: Rule, action: int, cls: int, state: _State
 ) -> Iterable[tuple[int, _State]]:
-    action = rule.actions[code]
     # a success passed over clears what an ignored failure before it left; PAM_IGNORE keeps it
-    ignored = state.ignored_failure if code == _IGNORE else code not in (_SUCCESS, 12)
+    ignored = state.ignored_failure if cls == _ABSTAIN else cls == _FAILURE
     if action == ACTION_RESET:
         impressions = [_UNDEF] if rule.level == 0 else [_UNDEF, _POSITIVE, _NEGATIVE]
         for impression in impressions:
-            yield i + 1, replace(state, impression=impression)
+            yield i + 1, _State(impression, state.ignored_failure)
     elif action in (ACTION_OK, ACTION_DONE):
         impression = state.impression
-        if impression != _NEGATIVE and code != _IGNORE:
+        if impression != _NEGATIVE and cls != _ABSTAIN:
             impression = _POSITIVE
-        after = replace(state, impression=impression)
+        after = _State(impression, state.ignored_failure)
         if action == ACTION_DONE and impression == _POSITIVE:
             yield _end_of_level(chain, i), after
         else:
             yield i + 1, after
     elif action in (ACTION_BAD, ACTION_DIE):
-        after = replace(state, impression=_NEGATIVE)
+        after = _State(_NEGATIVE, state.ignored_failure)
         yield (_end_of_level(chain, i) if action == ACTION_DIE else i + 1), after
     elif action == ACTION_IGNORE:
-        yield i + 1, replace(state, ignored_failure=ignored)
+        yield i + 1, _State(state.impression, ignored)
     else:
         target, past_end = _jump(chain, i, action)
-        after = replace(state, ignored_failure=ignored)
-        yield target, replace(after, impression=_NEGATIVE) if past_end else after
+        yield target, _State(_NEGATIVE if past_end else state.impression, ignored)
 
 
-@lru_cache(maxsize=4096)
-def _reached(chain: tuple[Rule, ...], kind: str) -> tuple[frozenset[_State], ...]:
-    codes: CodeFunction
-    if kind == "abstaining":
-        codes = _abstaining
-    elif kind == "loaded":
-
-        def codes(rule: Rule) -> frozenset[int]:
-            return possible_codes(rule, assume_loaded=True)
-
-    else:
-        codes = possible_codes
-    return tuple(frozenset(s) for s in flow(chain, codes))
+def _loaded_codes(rule: Rule) -> frozenset[int]:
+    return possible_codes(rule, assume_loaded=True)
 
 
-def _occurrence(rule: Rule) -> tuple[str, int, tuple[object, ...]]:
+_KINDS: dict[str, CodeFunction] = {
+    "codes": possible_codes,
+    "abstaining": _abstaining,
+    "loaded": _loaded_codes,
+}
+_Occurrence = tuple[str, int, tuple[object, ...]]
+
+
+class _Chain:
+    """One chain and the flows lint asks of it, each computed once."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self._flows: dict[str, list[set[_State]]] = {}
+
+    def reached(self, kind: str) -> list[set[_State]]:
+        if kind not in self._flows:
+            self._flows[kind] = flow(self.rules, _KINDS[kind])
+        return self._flows[kind]
+
+    def unreached(self, kind: str) -> set[_Occurrence]:
+        return _unreached_in(self.rules, self.reached(kind))
+
+
+def _occurrence(rule: Rule) -> _Occurrence:
     return (rule.file, rule.line, rule.origin)
 
 
-def _unreached(chain: tuple[Rule, ...], kind: str) -> set[tuple[str, int, tuple[object, ...]]]:
+def _unreached_in(chain: Sequence[Rule], reached: list[set[_State]]) -> set[_Occurrence]:
     """Rules (by where they are written and included from) that no path reaches; a rule that
     occurs twice (libpam reads ``other`` twice for the service ``other``) is unreached only
     when no copy is reached."""
-    reached = _reached(chain, kind)
     seen = {_occurrence(r) for i, r in enumerate(chain) if reached[i]}
     return {_occurrence(r) for r in chain} - seen
 
 
 def unreachable(chain: tuple[Rule, ...]) -> list[Rule]:
     """Rules of ``chain`` that no combination of return codes lets libpam reach."""
-    dead = _unreached(tuple(chain), "codes")
-    shown: set[tuple[str, int, tuple[object, ...]]] = set()
+    dead = _Chain(tuple(chain)).unreached("codes")
+    shown: set[_Occurrence] = set()
     out = []
     for rule in chain:
         key = _occurrence(rule)
@@ -320,16 +340,17 @@ def _span(rules: Sequence[Rule]) -> str:
     return f"{first.where} to {last.where}"
 
 
-def _chain_findings(service: str, module_type: str, chain: tuple[Rule, ...]) -> Iterable[Finding]:
-    dead = _unreached(chain, "codes")
-    dead_if_fixed = _unreached(chain, "loaded")
+def _chain_findings(service: str, module_type: str, rules: tuple[Rule, ...]) -> Iterable[Finding]:
+    chain = _Chain(rules)
+    dead = chain.unreached("codes")
+    dead_if_fixed = chain.unreached("loaded") if dead else set()
     # rules unreachable only because a module is missing or a line always fails: one finding
     # at that cause, not one per rule it hides
     caused = dead - dead_if_fixed
     if caused:
-        yield from _cascade(service, module_type, chain, caused)
-    shown: set[tuple[str, int, tuple[object, ...]]] = set()
-    for rule in chain:
+        yield from _cascade(service, module_type, rules, caused)
+    shown: set[_Occurrence] = set()
+    for rule in rules if dead else ():
         key = _occurrence(rule)
         if key not in dead or key in caused or key in shown:
             continue
@@ -345,14 +366,14 @@ def _chain_findings(service: str, module_type: str, chain: tuple[Rule, ...]) -> 
             (service,),
         )
     yield from _permit_findings(service, module_type, chain)
-    yield from _twice_findings(service, module_type, chain)
+    yield from _twice_findings(service, module_type, rules)
 
 
 def _cascade(
     service: str,
     module_type: str,
     chain: tuple[Rule, ...],
-    caused: set[tuple[str, int, tuple[object, ...]]],
+    caused: set[_Occurrence],
 ) -> Iterable[Finding]:
     broken = [
         i
@@ -366,7 +387,7 @@ def _cascade(
                 TYPE_SYMBOLS[r.type]), module=r.module or "x.so") if k == i else r
             for k, r in enumerate(chain)
         )  # fmt: skip
-        freed = left & {_occurrence(r) for r in fixed} - _unreached(fixed, "codes")
+        freed = left & {_occurrence(r) for r in fixed} - _Chain(fixed).unreached("codes")
         if not freed:
             continue
         left -= freed
@@ -389,12 +410,11 @@ def _cascade(
         )
 
 
-def _permit_findings(service: str, module_type: str, chain: tuple[Rule, ...]) -> Iterable[Finding]:
-    if not any(r.module_name == "pam_permit.so" for r in chain):
+def _permit_findings(service: str, module_type: str, chain: _Chain) -> Iterable[Finding]:
+    if not any(r.module_name == "pam_permit.so" for r in chain.rules):
         return
-    reached = _reached(chain, "codes")
-    abstaining = _reached(chain, "abstaining")
-    for i, rule in enumerate(chain):
+    reached = chain.reached("codes")
+    for i, rule in enumerate(chain.rules):
         if rule.module_name != "pam_permit.so" or rule.kind != "module":
             continue
         action = rule.actions[_SUCCESS]
@@ -415,7 +435,9 @@ def _permit_findings(service: str, module_type: str, chain: tuple[Rule, ...]) ->
         elif (
             module_type in ("auth", "account")
             and action == ACTION_OK
-            and any(s.impression == _UNDEF and s.ignored_failure for s in abstaining[i])
+            and any(
+                s.impression == _UNDEF and s.ignored_failure for s in chain.reached("abstaining")[i]
+            )
         ):
             yield Finding(
                 "warning",

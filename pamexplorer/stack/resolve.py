@@ -15,7 +15,8 @@ import resource
 import stat
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Literal
+from itertools import islice
+from typing import Literal, TypeVar
 
 from pamexplorer.pam.codes import MODULE_TYPES
 from pamexplorer.stack.elf import clear_module_cache, read_module
@@ -295,6 +296,41 @@ class _ControlField:
     fail_reason: str
 
 
+@dataclass(frozen=True)
+class _Expansion:
+    """A file fully read in one state: what it added, relative to where it was included."""
+
+    ok: bool
+    rules: tuple[Rule, ...]
+    other: tuple[Rule, ...]
+    includes: tuple[IncludeUse, ...]
+    findings: tuple[Finding, ...]
+    depth: int  # include levels below the file
+    cut: int  # how many leading includes of each origin were the context, not the file's
+
+
+_Record = TypeVar("_Record", Rule, IncludeUse)
+
+
+def _reorigin(record: _Record, origin: tuple[Include, ...], **more: int) -> _Record:
+    """``record`` with another origin: ``dataclasses.replace`` without its per-field cost
+    (a mesh replays hundreds of thousands of rules)."""
+    new = object.__new__(type(record))
+    new.__dict__.update(record.__dict__)
+    new.__dict__["origin"] = origin
+    new.__dict__.update(more)
+    return new
+
+
+class ResolveMemo:
+    """Files already expanded, shared by the resolves of one run (``lint`` of every service):
+    an include mesh is read once per file and state, not once per path to it. Only for a run
+    that does not outlive the files: it does not notice files that change."""
+
+    def __init__(self) -> None:
+        self.expansions: dict[tuple[object, ...], _Expansion] = {}
+
+
 def _fd_budget() -> int:
     """How many service files libpam can hold open at once: one per include level, within the
     process's open-file limit (less what an application already holds)."""
@@ -313,6 +349,8 @@ class _Loader:
     active: set[tuple[str, str | None, int, str]] = field(default_factory=set)
     includes: list[IncludeUse] = field(default_factory=list)
     fd_budget: int = field(default_factory=_fd_budget)
+    memo: ResolveMemo | None = None
+    deepest: int = 0
 
     def note(self, severity: Severity, file: str, line: int, message: str, why: str = "") -> None:
         key = (file, line, message)
@@ -394,6 +432,7 @@ class _Loader:
                 ),
             )
         else:
+            self.deepest = max(self.deepest, len(origin))
             ok = yield self.parse_file(path, service, module_type, level, origin)
         self.includes.append(
             IncludeUse(
@@ -405,6 +444,61 @@ class _Loader:
 
     # -- _pam_parse_conf_file -----------------------------------------------------------
     def parse_file(
+        self,
+        path: str,
+        known_service: str | None,
+        requested: str | None,
+        level: int,
+        origin: tuple[Include, ...],
+    ) -> _Step:
+        """``read_file``, or what reading it in this state gave before (with a memo)."""
+        if self.memo is None or known_service is None:
+            return (yield from self.read_file(path, known_service, requested, level, origin))
+        key = (
+            path, requested, level, known_service.lower() == "other",
+            any(inc.kind != "@include" for inc in origin), self.confdir, self.paths,
+        )  # fmt: skip
+        hit = self.memo.expansions.get(key)
+        if hit is not None and len(origin) + hit.depth + 1 <= self.fd_budget:
+            self.replay(hit, origin)
+            return hit.ok
+        starts = (len(self.rules), len(self.other), len(self.includes), len(self.findings))
+        outer_deepest, self.deepest = self.deepest, len(origin)
+        ok = yield from self.read_file(path, known_service, requested, level, origin)
+        self.memo.expansions[key] = _Expansion(
+            ok,
+            tuple(self.rules[starts[0] :]),
+            tuple(self.other[starts[1] :]),
+            tuple(
+                _reorigin(u, u.origin, position=u.position - starts[1 if u.other else 0])
+                for u in self.includes[starts[2] :]
+            ),
+            tuple(islice(self.findings.values(), starts[3], None)),
+            self.deepest - len(origin),
+            len(origin),
+        )
+        self.deepest = max(outer_deepest, self.deepest)
+        return ok
+
+    def replay(self, hit: _Expansion, origin: tuple[Include, ...]) -> None:
+        self.deepest = max(self.deepest, len(origin) + hit.depth)
+        bases = (len(self.rules), len(self.other))
+        cut = hit.cut
+        for rules, is_other in ((hit.rules, False), (hit.other, True)):
+            for rule in rules:
+                self.add(_reorigin(rule, origin + rule.origin[cut:]), is_other)
+        for use in hit.includes:
+            self.includes.append(
+                _reorigin(
+                    use,
+                    origin + use.origin[cut:],
+                    position=use.position + bases[1 if use.other else 0],
+                )
+            )
+        for finding in hit.findings:
+            self.findings.setdefault((finding.file, finding.line, finding.message), finding)
+
+    def read_file(
         self,
         path: str,
         known_service: str | None,
@@ -675,11 +769,17 @@ _STOPPED = {
 }
 
 
-def resolve(service: str, confdir: str | None = None, paths: Paths = SYSTEM) -> Stack:
+def resolve(
+    service: str,
+    confdir: str | None = None,
+    paths: Paths = SYSTEM,
+    memo: ResolveMemo | None = None,
+) -> Stack:
     """The stack ``pam_start(service)`` (or ``pam_start_confdir``) would build. Never raises
-    on bad configuration: problems are findings, and ``start`` says what pam_start does."""
+    on bad configuration: problems are findings, and ``start`` says what pam_start does.
+    ``memo``: share expanded files with the other resolves of one run."""
     name = service_name(service)
-    loader = _Loader(name, None if confdir is None else c_string(confdir), paths)
+    loader = _Loader(name, None if confdir is None else c_string(confdir), paths, memo=memo)
     if "\0" in service or (confdir is not None and "\0" in confdir):
         loader.note(
             "warning",
