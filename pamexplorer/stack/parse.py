@@ -47,6 +47,8 @@ class Assembled:
     #: Not "" when the file was not read: why libpam would never finish reading it (a FIFO,
     #: a device) or why pamexplorer would not (larger than it reads).
     blocked: str = ""
+    #: ``hang`` (libpam never returns) or ``limit`` (pamexplorer does not read that much).
+    blocked_kind: str = "hang"
 
 
 def _decode(raw: bytes) -> str:

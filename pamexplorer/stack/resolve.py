@@ -133,6 +133,7 @@ def _load(path: str, st: os.stat_result) -> Assembled | None:
                     (),
                     blocked=f"{path} is {now.st_size} bytes, more than the "
                     f"{MAX_FILE_SIZE} bytes pamexplorer reads of a service file",
+                    blocked_kind="limit",
                 )
             data = data[:MAX_FILE_SIZE]  # libpam reads the NUL tail as blank lines
         return assemble_lines(data)
@@ -514,7 +515,7 @@ class _Loader:
         if assembled is None:
             return False
         if assembled.blocked:
-            raise _Stop(assembled.blocked, *where, kind="hang")
+            raise _Stop(assembled.blocked, *where, kind=assembled.blocked_kind)
         self.active.add(state)
         try:
             for logical in assembled.lines:
@@ -762,8 +763,8 @@ _STOPPED = {
         "hang",
     ),
     "limit": (
-        "pamexplorer stops expanding this stack",
-        "libpam would build every rule; the stack is too large to predict",
+        "pamexplorer cannot predict this stack",
+        "libpam would read every byte and build every rule; pamexplorer stops at its bounds",
         "not predicted",
     ),
 }

@@ -60,7 +60,7 @@ account     [default=bad success=ok user_unknown=ignore] pam_sss.so
 account     required                                     pam_permit.so
 
 password    requisite                                    pam_pwquality.so
-password    sufficient                                   pam_unix.so yescrypt shadow nullok use_authtok
+password    sufficient                       pam_unix.so yescrypt shadow nullok use_authtok
 password    [success=1 default=ignore]                   pam_localuser.so
 password    sufficient                                   pam_sss.so use_authtok
 password    required                                     pam_deny.so
@@ -68,7 +68,7 @@ password    required                                     pam_deny.so
 session     optional                                     pam_keyinit.so revoke
 session     required                                     pam_limits.so
 -session    optional                                     pam_systemd.so
-session     [success=1 default=ignore]                   pam_succeed_if.so service in crond quiet use_uid
+session     [success=1 default=ignore]     pam_succeed_if.so service in crond quiet use_uid
 session     required                                     pam_unix.so
 session     optional                                     pam_sss.so
 """
@@ -130,9 +130,7 @@ def lint_of(paths: Paths, *services: str) -> list[Finding]:
 
 
 def named(found: list[Finding], words: str, severity: str | None = None) -> list[Finding]:
-    return [
-        f for f in found if words in f.text and (severity is None or f.severity == severity)
-    ]
+    return [f for f in found if words in f.text and (severity is None or f.severity == severity)]
 
 
 def test_debian_su_other_and_passwd_have_no_false_alarms(tmp_path: Path) -> None:
