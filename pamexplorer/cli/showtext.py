@@ -34,8 +34,9 @@ def arrow() -> str:
 
 def short_name(path: str, confdir: str | None) -> str:
     """``common-auth`` for a file in the confdir or the system's PAM directories."""
+    folder = os.path.dirname(os.path.abspath(path))
     for base in (confdir, *SYSTEM_PAM_DIRS):
-        if base and os.path.dirname(path) == base.rstrip("/"):
+        if base and folder == os.path.abspath(base):
             return os.path.basename(path)
     return path
 
