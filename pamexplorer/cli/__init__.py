@@ -63,7 +63,9 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own errors: one line, status 2
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        from pamexplorer.calltext import printable  # argv text: control characters escaped
+
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))  # without a subcommand: the explorer (cli.app.launch)
     except UsageError as err:
-        print(f"pamexplorer: {err}", file=sys.stderr)
+        from pamexplorer.calltext import printable  # argv and file text: escaped
+
+        print(f"pamexplorer: {printable(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
