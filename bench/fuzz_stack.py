@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "stack"))
 
-from stack_fuzzgen import Outcome, fuzz  # noqa: E402
+from stack_fuzzgen import Outcome, fuzz
 
 
 def main() -> int:
