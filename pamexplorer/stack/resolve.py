@@ -797,6 +797,10 @@ def resolve(
         message, why, label = _STOPPED[stop.kind]
         loader.note("error", stop.file, stop.line, f"{stop.reason}: {message}", why)
         start = StartResult(26, crash=f"{label}: {stop.reason}", reason=stop.reason)
+        if loader.confdir is not None or any(os.path.isdir(d) for d in paths.service_dirs):
+            source = loader.open_config(name)
+        else:
+            source = paths.pam_conf
     return Stack(
         service,
         name,
