@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pamexplorer.engine.child import INHERITED_ENV
+from pamexplorer.engine.environment import INHERITED_ENV
 from pamexplorer.pam.codes import (
     SETTABLE_ITEMS,
     Code,

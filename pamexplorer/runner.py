@@ -27,7 +27,7 @@ from pamexplorer.pam.conversation import (
     Exchange,
     ScriptedConversation,
 )
-from pamexplorer.pam.transaction import CallRecord
+from pamexplorer.pam.records import CallRecord
 from pamexplorer.profile import (
     CONFIG_LAB,
     CONFIG_SYSTEM,

@@ -12,8 +12,7 @@ from typing import Protocol
 
 from pamexplorer.engine.client import Engine, Session
 from pamexplorer.pam.codes import Function
-from pamexplorer.pam.conversation import Message
-from pamexplorer.pam.transaction import CallRecord
+from pamexplorer.pam.records import CallRecord, Message
 
 
 class AsyncConversation(Protocol):

@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
-from pamexplorer.pam.conversation import ConversationAborted, Message
-from pamexplorer.pam.transaction import CallRecord, Transaction, TransactionError
+from pamexplorer.pam.conversation import ConversationAborted
+from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.transaction import Transaction, TransactionError
 
 
 class RemoteConversation:
@@ -110,20 +112,6 @@ class ChildServer:
 
     def reply_value(self, value: Any) -> None:
         self.channel.send({"event": "value", "value": value})
-
-
-#: Variables an engine child keeps from whoever forked it; nothing else passes (a profile's
-#: secret may sit in the front end's environment).
-INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def child_environment(source: Mapping[str, str]) -> dict[str, str]:
-    """The environment an engine child runs with, taken from ``source``."""
-    env = {k: source[k] for k in INHERITED_ENV if k in source}
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.update({k: v for k, v in source.items() if k.startswith("LC_")})
-    return env
 
 
 def become_child(proto_fd: int, output_fd: int) -> NoReturn:

@@ -23,11 +23,11 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import pamexplorer
-from pamexplorer.engine.child import become_child, child_environment
+from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame, close_quietly
 from pamexplorer.pam.codes import Function, MessageStyle
-from pamexplorer.pam.conversation import Conversation, ConversationAborted, Message, NoConversation
-from pamexplorer.pam.transaction import CallRecord
+from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
+from pamexplorer.pam.records import CallRecord, Message
 
 
 class EngineError(Exception):
@@ -64,6 +64,8 @@ class EngineCrashed(EngineError):
 
 @dataclass(frozen=True)
 class ExitStatus:
+    """How an engine child ended: killed by a signal, or exited with a status."""
+
     signal: str | None
     status: int | None
 
@@ -107,7 +109,8 @@ class DirectForker:
     Only for front ends that have a single thread (``pamexplorer call``): a one-shot command
     then pays for no second interpreter. With more than one thread running, forking is unsafe
     (another thread may hold a lock the child needs): :class:`Engine` then uses the fork server.
-    The child's environ is cut to ``engine.child.INHERITED_ENV``, but ``/proc/PID/environ`` still
+    The child's environ is cut to ``engine.environment.INHERITED_ENV``, but
+    ``/proc/PID/environ`` still
     shows the block this process was exec'd with: use it only when that block holds none of
     our secrets (the runner's ``{env: NAME}`` answers live there; it uses the fork server).
     """
@@ -125,6 +128,9 @@ class DirectForker:
         if pid == 0:
             proto_ours.close()
             close_quietly(out_r)
+            # Imported here, in the child: libpam is loaded in engine children only.
+            from pamexplorer.engine.child import become_child
+
             become_child(proto_child.fileno(), out_w)
         proto_child.close()
         close_quietly(out_w)

@@ -1,7 +1,8 @@
 """The one table of Linux-PAM's return codes, item types, message styles and flags.
 
 Everything that prints a code goes through :func:`describe`, so the number, the ``PAM_`` name,
-the live ``pam_strerror`` text and the explanation always agree.
+the ``pam_strerror`` text and the explanation always agree. Pure data: importing it never
+loads libpam (front ends print codes without it).
 """
 
 from __future__ import annotations
@@ -195,6 +196,8 @@ _FUNCTION_FLAGS = {
 
 @dataclass(frozen=True)
 class CodeInfo:
+    """Everything known about one return code (see :func:`describe`)."""
+
     code: int
     name: str
     text: str
@@ -355,13 +358,50 @@ _EXPLAIN: dict[Code, tuple[str, tuple[str, ...]]] = {
 }
 
 
-@functools.cache
-def strerror(code: int) -> str:
-    """``pam_strerror`` from the installed libpam (which ignores the handle argument)."""
-    from pamexplorer.pam.libpam import lib  # loads libpam only when a text is wanted
+#: ``pam_strerror`` of libpam 1.5.2, snapshotted so front ends never load libpam to print a
+#: code; engine children read the live text (``pam.libpam.strerror``) into every record, and a
+#: test checks this table against the installed library.
+STRERROR: dict[int, str] = {
+    0: "Success",
+    1: "Failed to load module",
+    2: "Symbol not found",
+    3: "Error in service module",
+    4: "System error",
+    5: "Memory buffer error",
+    6: "Permission denied",
+    7: "Authentication failure",
+    8: "Insufficient credentials to access authentication data",
+    9: "Authentication service cannot retrieve authentication info",
+    10: "User not known to the underlying authentication module",
+    11: "Have exhausted maximum number of retries for service",
+    12: "Authentication token is no longer valid; new one required",
+    13: "User account has expired",
+    14: "Cannot make/remove an entry for the specified session",
+    15: "Authentication service cannot retrieve user credentials",
+    16: "User credentials expired",
+    17: "Failure setting user credentials",
+    18: "No module specific data is present",
+    19: "Conversation error",
+    20: "Authentication token manipulation error",
+    21: "Authentication information cannot be recovered",
+    22: "Authentication token lock busy",
+    23: "Authentication token aging disabled",
+    24: "Failed preliminary check by password service",
+    25: "The return value should be ignored by PAM dispatch",
+    26: "Critical error - immediate abort",
+    27: "Authentication token expired",
+    28: "Module is unknown",
+    29: "Bad item passed to pam_*_item()",
+    30: "Conversation is waiting for event",
+    31: "Application needs to call libpam again",
+}
+#: What ``pam_strerror`` says for a number it does not know.
+UNKNOWN_ERROR = "Unknown PAM error"
 
-    raw = lib.pam_strerror(None, int(code))
-    return raw.decode("utf-8", "replace") if raw else ""
+
+def strerror(code: int) -> str:
+    """``pam_strerror``'s text for ``code``, from the snapshot above (no libpam loaded)."""
+    return STRERROR.get(int(code), UNKNOWN_ERROR)
 
 
 def code_name(code: int) -> str:
@@ -374,7 +414,7 @@ def code_name(code: int) -> str:
 
 @functools.cache
 def describe(code: int) -> CodeInfo:
-    """Everything known about one return code, the text read live from libpam."""
+    """Everything known about one return code (``pam_strerror`` text from the snapshot)."""
     try:
         explanation, causes = _EXPLAIN[Code(code)]
     except ValueError:

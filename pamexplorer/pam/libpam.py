@@ -35,6 +35,7 @@ __all__ = [
     "getenvlist",
     "lib",
     "libc",
+    "strerror",
 ]
 
 #: ``void (*delay_fn)(int retval, unsigned usec_delay, void *appdata_ptr)`` for PAM_FAIL_DELAY.
@@ -146,6 +147,12 @@ def get_string_items(
         else:
             values[name] = None
     return values
+
+
+def strerror(code: int) -> str:
+    """The live ``pam_strerror`` text (libpam 1.5.2 ignores the handle argument)."""
+    raw = lib.pam_strerror(None, int(code))
+    return raw.decode("utf-8", "replace") if raw else ""
 
 
 def flush_stdio() -> None:

@@ -9,29 +9,22 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from pamexplorer.pam import libpam
+from pamexplorer.pam.bridge import DELAY_CALLBACK, ConversationBridge
 from pamexplorer.pam.codes import (
     SETTABLE_ITEMS,
     STRING_ITEMS,
     Code,
-    Flag,
     Function,
     Item,
-    describe,
-    flag_names,
+    code_name,
     item_by_name,
 )
-from pamexplorer.pam.conversation import (
-    DELAY_CALLBACK,
-    Conversation,
-    ConversationBridge,
-    Exchange,
-    NoConversation,
-)
+from pamexplorer.pam.conversation import Conversation, NoConversation
+from pamexplorer.pam.records import CallRecord
 
 #: (item number, short name) of the readable string items, computed once.
 _STRING_ITEM_KEYS = tuple((int(i), i.short) for i in STRING_ITEMS)
@@ -154,62 +147,6 @@ class Snapshot(dict[str, Any]):
         dict.clear(self)
 
 
-@dataclass(frozen=True)
-class CallRecord:
-    """What one libpam call did, as the front ends show and the reports store it."""
-
-    function: str
-    flags: int
-    code: int
-    name: str
-    text: str
-    duration_ms: float
-    messages: tuple[Exchange, ...] = ()
-    items: dict[str, str | None] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    fail_delay_us: int | None = None
-    output: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Code.PAM_SUCCESS
-
-    def flag_names(self) -> list[str]:
-        return flag_names(self.flags)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "function": self.function,
-            "flags": self.flag_names(),
-            "code": self.code,
-            "name": self.name,
-            "text": self.text,
-            "duration_ms": round(self.duration_ms, 3),
-            "messages": [m.to_dict() for m in self.messages],
-            "items": dict(self.items),
-            "env": dict(self.env),
-            "fail_delay_us": self.fail_delay_us,
-            "output": list(self.output),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
-        flags = sum(int(Flag[f]) for f in data.get("flags", []) if f in Flag.__members__)
-        return cls(
-            function=data["function"],
-            flags=flags,
-            code=int(data["code"]),
-            name=data["name"],
-            text=data["text"],
-            duration_ms=float(data["duration_ms"]),
-            messages=tuple(Exchange.from_dict(m) for m in data.get("messages", [])),
-            items=dict(data.get("items", {})),
-            env=dict(data.get("env", {})),
-            fail_delay_us=data.get("fail_delay_us"),
-            output=tuple(data.get("output", [])),
-        )
-
-
 def make_record(
     function: str,
     flags: int,
@@ -218,8 +155,8 @@ def make_record(
     **details: Any,
 ) -> CallRecord:
     """A :class:`CallRecord` whose name and text come from the code table."""
-    info = describe(code)
-    return CallRecord(function, flags, code, info.name, info.text, duration_ns / 1e6, **details)
+    text = libpam.strerror(code)  # live, so a record always says what this libpam says
+    return CallRecord(function, flags, code, code_name(code), text, duration_ns / 1e6, **details)
 
 
 class Transaction:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pamexplorer.engine import Engine, EngineCrashed, EngineError
-from pamexplorer.engine.child import INHERITED_ENV
 from pamexplorer.engine.client import ForkServerClient
+from pamexplorer.engine.environment import INHERITED_ENV
 from pamexplorer.pam.codes import Code, Function
 from pamexplorer.pam.conversation import Message
 

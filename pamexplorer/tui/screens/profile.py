@@ -25,7 +25,7 @@ from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
     from pamexplorer.pam.conversation import Message
-    from pamexplorer.pam.transaction import CallRecord
+    from pamexplorer.pam.records import CallRecord
     from pamexplorer.profile import Profile, Step
     from pamexplorer.runner import ProfileConversation, Secrets, StepResult
 

@@ -14,7 +14,7 @@ from pamexplorer.tui.render import FAIL_MARK, OK_MARK, code_label, code_style, d
 
 if TYPE_CHECKING:
     from pamexplorer.pam.conversation import Message
-    from pamexplorer.pam.transaction import CallRecord
+    from pamexplorer.pam.records import CallRecord
 
 EntryKind = Literal["call", "running", "crash", "note"]
 
