@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_csrc import FAULTS, PASSWORD
+
+from tests.engine.engine_csrc import FAULTS, PASSWORD
 
 ModuleFactory = Callable[[str, str], Path]
 
