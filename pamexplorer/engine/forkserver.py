@@ -29,7 +29,7 @@ from pamexplorer.engine.protocol import (
     receive_control,
     send_control,
 )
-from pamexplorer.engine.spawning import SHUTDOWN_GRACE, kill_group, reap
+from pamexplorer.engine.spawning import SHUTDOWN_GRACE, kill_group, kill_tree, reap
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
@@ -123,10 +123,7 @@ class ForkServer:
             time.sleep(0.02)
             self.reap()
         for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_tree(pid)
         for pid in list(self.children):
             try:
                 reap(pid, block=True)

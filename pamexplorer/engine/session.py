@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import threading
 import time
 import weakref
@@ -38,7 +37,7 @@ from pamexplorer.engine.protocol import (
     StartRequest,
     close_quietly,
 )
-from pamexplorer.engine.spawning import Spawner
+from pamexplorer.engine.spawning import Spawner, kill_tree
 from pamexplorer.pam.codes import Function, MessageStyle
 from pamexplorer.pam.conversation import Conversation, ConversationAborted
 from pamexplorer.pam.records import CallRecord, Message
@@ -197,13 +196,10 @@ class Session:
             self._signal_child()
 
     def _signal_child(self) -> None:
-        try:
-            if self.pidfd >= 0:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            elif self.out_fd >= 0:  # no pidfd: the pid is ours while the session is open
-                os.kill(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, OSError):
-            pass
+        """Kill the child and all it started, unless the session is closed already (then its
+        pid may no longer be ours)."""
+        if self.out_fd >= 0:
+            kill_tree(self.pid, self.pidfd)
 
     def close(self) -> None:
         """End the transaction on any path, never raising: pam_end when the child is idle; a

@@ -67,6 +67,63 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+def _children(pid: int) -> list[int]:
+    """The children of ``pid``, from /proc (every thread's list)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as listing:
+                found.extend(int(child) for child in listing.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _signal(pid: int, sig: int, pidfd: int = -1) -> bool:
+    try:
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError, OSError):
+        return False
+    return True
+
+
+def kill_tree(pid: int, pidfd: int = -1) -> None:
+    """SIGKILL to the engine child ``pid`` and every process descended from it.
+
+    The tree is frozen first (SIGSTOP, walked until no new process shows up), so nothing forks
+    away while it is read; then everything is killed. This reaches what left the child's
+    process group too (``pam_exec`` runs its command in a session of its own). ``pidfd``
+    (when there is one) makes sure the first signal goes to the right process; the rest are
+    children of stopped processes, whose pids cannot be reused until they are reaped.
+    """
+    if not _signal(pid, signal.SIGSTOP, pidfd):
+        return
+    frozen = [pid]
+    seen = {pid}
+    for _ in range(3):  # a fork under way when its parent stopped may still land: look again
+        queue = list(frozen)
+        grew = False
+        while queue:
+            for child in _children(queue.pop()):
+                if child not in seen and _signal(child, signal.SIGSTOP):
+                    seen.add(child)
+                    frozen.append(child)
+                    queue.append(child)
+                    grew = True
+        if not grew:
+            break
+    _signal(pid, signal.SIGKILL, pidfd)
+    for child in frozen[1:]:
+        _signal(child, signal.SIGKILL)
+
+
 def reap(pid: int, block: bool) -> int | None:
     """Reap the child ``pid``, its process group killed first; its raw wait status, or None
     while it runs. Raises ``ChildProcessError`` when ``pid`` is not (or no longer) our child."""
@@ -158,7 +215,7 @@ class DirectForker:
                 time.sleep(0.005)
         for pid in list(self.unreaped):
             try:
-                os.kill(pid, signal.SIGKILL)
+                kill_tree(pid)
                 reap(pid, block=True)
             except (ProcessLookupError, ChildProcessError):
                 pass
