@@ -12,6 +12,7 @@ their own; the process groups of those still running after :data:`SHUTDOWN_GRACE
 
 from __future__ import annotations
 
+import ctypes
 import os
 import selectors
 import signal
@@ -29,7 +30,7 @@ from pamexplorer.engine.protocol import (
     receive_control,
     send_control,
 )
-from pamexplorer.engine.spawning import SHUTDOWN_GRACE, kill_group, kill_tree, reap
+from pamexplorer.engine.spawning import SHUTDOWN_GRACE, children, kill_group, kill_tree
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
@@ -99,15 +100,31 @@ class ForkServer:
                 os.close(pidfd)
 
     def reap(self) -> None:
-        for pid in list(self.children):
+        """Reap whatever ended: an engine child (its group killed first, then what it left
+        behind, and the front end told), or a process adopted from a child that died."""
+        while True:
             try:
-                status = reap(pid, block=False)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                self.children.discard(pid)
+                return
+            if info is None:
+                return
+            pid = info.si_pid
+            if pid not in self.children:
+                os.waitpid(pid, 0)  # an orphan adopted, then killed by sweep()
                 continue
-            if status is not None:
-                self.children.discard(pid)
-                self.send(Exited(exit=pid, status=status))
+            kill_group(pid)  # the zombie still owns the group id
+            _, status = os.waitpid(pid, 0)
+            self.children.discard(pid)
+            self.send(Exited(exit=pid, status=status))
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Kill what a dead child left outside its group (``pam_exec`` runs its command in a
+        session of its own): as a subreaper, this process adopted it."""
+        for pid in children(os.getpid()):
+            if pid not in self.children:
+                kill_tree(pid)
 
     def send(self, frame: Spawned | Exited, fds: list[int] | None = None) -> None:
         try:
@@ -124,15 +141,20 @@ class ForkServer:
             self.reap()
         for pid in list(self.children):
             kill_tree(pid)
-        for pid in list(self.children):
+        while self.children:
             try:
-                reap(pid, block=True)
+                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
             except ChildProcessError:
-                kill_group(pid)
-            self.children.discard(pid)
+                break
+            self.reap()
+
+
+#: prctl(2) option: orphans of our descendants are reparented to us, not to PID 1.
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def main() -> None:
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front end's Ctrl-C is not ours
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nor its hangup: it closes our socket
     signal.signal(signal.SIGTERM, _terminate)

@@ -67,7 +67,7 @@ def kill_group(pgid: int) -> None:
         pass
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """The children of ``pid``, from /proc (every thread's list)."""
     found: list[int] = []
     try:
@@ -111,7 +111,7 @@ def kill_tree(pid: int, pidfd: int = -1) -> None:
         queue = list(frozen)
         grew = False
         while queue:
-            for child in _children(queue.pop()):
+            for child in children(queue.pop()):
                 if child not in seen and _signal(child, signal.SIGSTOP):
                     seen.add(child)
                     frozen.append(child)

@@ -64,6 +64,26 @@ def test_a_crash_with_a_grandchild_holding_the_channel_is_a_crash(
     assert wait_until(lambda: not running(grandchild))  # the child's group went with it
 
 
+def test_a_crash_leaves_nothing_running_outside_the_group(
+    engine: Engine, service_dir: ServiceDir, tmp_path: Path
+) -> None:
+    """pam_exec's command (a session of its own) kills the engine child, then sleeps on: the
+    fork server adopts and kills it."""
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "killer.sh"
+    script.write_text(
+        f"#!/bin/sh\necho $$ > {pidfile}.tmp\nmv {pidfile}.tmp {pidfile}\n"
+        "kill -SEGV $PPID\nexec sleep 60\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    confdir = service_dir({"svc": f"auth required pam_exec.so {script}\n"})
+    session = engine.start("svc", "alice", confdir=str(confdir))
+    with pytest.raises(EngineCrashed, match=r"^SIGSEGV during pam_authenticate$"):
+        session.call(Function.AUTHENTICATE)
+    orphan = read_pid(pidfile)
+    assert wait_until(lambda: not running(orphan))
+
+
 def test_a_module_that_closes_the_channel_is_still_seen_dying(
     service_dir: ServiceDir, hostile: Path, tmp_path: Path
 ) -> None:
