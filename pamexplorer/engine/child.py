@@ -134,13 +134,13 @@ class ChildServer:
 
 #: prctl(2) option: whether the process may dump core or be ptrace-attached by its uid.
 PR_SET_DUMPABLE = 4
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before the fork server forks
 
 
 def make_undumpable() -> None:
     """No core dump and no /proc/PID/mem for this process: it may hold a typed password."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    if _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
 
 

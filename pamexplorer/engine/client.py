@@ -114,7 +114,8 @@ class Engine:
         hung child lives on."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _exit_on_signal)
+                if signal.getsignal(sig) is signal.SIG_DFL:  # never over someone's handler
+                    signal.signal(sig, _exit_on_signal)
 
     @staticmethod
     def close_all() -> None:

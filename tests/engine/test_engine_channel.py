@@ -161,3 +161,20 @@ def test_the_key_never_travels_outside_the_channel(engine: Engine, service_dir: 
         environ = Path(f"/proc/{session.pid}/environ").read_bytes().decode(errors="replace")
         assert key not in argv and key not in environ
     assert key not in os.environ.values()
+
+
+def test_a_forged_success_never_passes_a_profile(
+    hostile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pamexplorer.cli import main
+
+    profile = tmp_path / "forged.yaml"
+    profile.write_text(
+        f'service: svc\nconfig: {{svc: "auth required {hostile} forge"}}\nuser: alice\n'
+        "steps: [authenticate]\n"
+    )
+    status = main(["run", "--format", "json", str(profile)])
+    out, err = capsys.readouterr()
+    assert status == 3, (out, err)
+    report = json.loads(out)
+    assert report["status"] == "crashed" and report["reason"] == TAMPERED
