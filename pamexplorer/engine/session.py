@@ -91,6 +91,10 @@ class OutputCapture:
         return lines
 
 
+class RequestInFlight(EngineError):
+    """A request while another thread's request on the same session waits for its reply."""
+
+
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
@@ -125,7 +129,7 @@ class Session:
         #: abort (the module may never return); otherwise ``end`` still runs pam_end.
         self.in_flight: str | None = None
         self._aborted = False
-        self._lock = threading.Lock()  # abort and close against each other
+        self._lock = threading.RLock()  # requests, abort and close against each other
         self._exchanging = 0  # threads inside an exchange (at most one in correct use)
         self._close_pending = False
 
@@ -183,9 +187,14 @@ class Session:
             return None
         try:
             record = self._record(EndRequest(op="end"), "pam_end")
-        finally:
+        except RequestInFlight:
+            raise  # another thread's request: this one changed nothing
+        except BaseException:
             self.ended = True
             self._close()
+            raise
+        self.ended = True
+        self._close()
         return record
 
     def abort(self) -> None:
@@ -203,19 +212,24 @@ class Session:
 
     def close(self) -> None:
         """End the transaction on any path, never raising: pam_end when the child is idle; a
-        kill when a call is in flight (the module may never return). With the call running in
-        another thread, this returns at once: that thread sees the kill and cleans up."""
-        if self.in_flight is not None and self.open:
-            self.abort()
-            self.ended = True
-            with self._lock:
+        kill when a request is in flight (the module may never return). With the call running
+        in another thread, this returns at once: that thread sees the kill and cleans up."""
+        with self._lock:
+            busy = self._exchanging > 0 or self.in_flight is not None
+            if busy and self.open:
+                self._aborted = True
+                self._signal_child()
+                self.ended = True
                 if self._exchanging:
                     self._close_pending = True
                     return
+        if busy:
             self._close()
             return
         try:
             self.end()
+        except RequestInFlight:
+            self.close()  # a request started meanwhile: kill it
         except EngineError:
             self._close()
 
@@ -251,11 +265,14 @@ class Session:
         return value if value is None or isinstance(value, str | int) else str(value)
 
     def _exchange(self, frame: Request, during: str) -> Frame:
-        if self.crashed is not None:
-            raise self.crashed
-        if self.ended:
-            raise EngineError(f"{during} after the transaction ended")
         with self._lock:
+            if self.crashed is not None:
+                raise self.crashed
+            if self.ended:
+                raise EngineError(f"{during} after the transaction ended")
+            if self._exchanging:
+                running = self.in_flight or "another request"
+                raise RequestInFlight(f"{during} while {running} is in flight")
             self._exchanging += 1
         try:
             return self._converse_until_reply(frame, during)

@@ -152,3 +152,25 @@ async def test_async_close_in_flight_returns_at_once(
     with pytest.raises(EngineCrashed) as caught:
         await asyncio.wait_for(call, 30)
     assert caught.value.kind == "aborted" and not session.open
+
+
+def test_a_second_request_while_one_is_in_flight_is_refused(
+    service_dir: ServiceDir, hostile: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    confdir = service_dir({"svc": f"auth required {hostile} hang-pid {pidfile}\n"})
+    Engine.prestart()
+    session = Engine(timeout=60).start("svc", "alice", confdir=str(confdir))
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: outcome.append(_crash_of(session)))
+    worker.start()
+    while not pidfile.exists() or session.in_flight is None:
+        time.sleep(0.01)
+    with pytest.raises(EngineError, match="^pam_get_item while pam_authenticate is in flight$"):
+        session.get_item("user")
+    with pytest.raises(EngineError, match="in flight"):
+        session.end()
+    assert session.open  # neither refusal touched the transaction
+    session.close()
+    worker.join(timeout=30)
+    assert [getattr(e, "kind", None) for e in outcome] == ["aborted"]
