@@ -166,7 +166,7 @@ def test_a_second_request_while_one_is_in_flight_is_refused(
     worker.start()
     while not pidfile.exists() or session.in_flight is None:
         time.sleep(0.01)
-    with pytest.raises(EngineError, match="^pam_get_item while pam_authenticate is in flight$"):
+    with pytest.raises(EngineError, match=r"^pam_get_item while pam_authenticate is in flight$"):
         session.get_item("user")
     with pytest.raises(EngineError, match="in flight"):
         session.end()
