@@ -190,6 +190,8 @@ class Session:
         except RequestInFlight:
             raise  # another thread's request: this one changed nothing
         except BaseException:
+            if self.in_flight is not None and self.crashed is None:
+                self._signal_child()  # interrupted before the reply: pam_end may never return
             self.ended = True
             self._close()
             raise
@@ -198,8 +200,8 @@ class Session:
         return record
 
     def abort(self) -> None:
-        """Kill the child at once, typically to end a call that hangs; safe from any thread.
-        Its process group (what the module started) is killed when it is reaped."""
+        """Kill the child at once, with every process it started, typically to end a call
+        that hangs; safe from any thread. The call in flight raises ``EngineCrashed("aborted")``."""
         with self._lock:
             self._aborted = True
             self._signal_child()
