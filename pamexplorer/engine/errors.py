@@ -72,6 +72,8 @@ def check_timeout(seconds: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class ExitStatus:
+    """How an engine child ended: killed by a signal, or exited with a status."""
+
     signal: str | None
     status: int | None
 

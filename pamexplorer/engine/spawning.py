@@ -33,6 +33,8 @@ from pamexplorer.engine.protocol import (
     send_control,
 )
 
+#: Seconds a direct child gets to exit once its channel is closed, before it is killed.
+REAP_WAIT = 2.0
 #: Seconds the fork server gives its children to finish once the front end is gone.
 SHUTDOWN_GRACE = 1.5
 
@@ -179,21 +181,38 @@ class DirectForker:
         return Child(pid, front_end_channel(proto_ours), out_r, pidfd)
 
     def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
+        try:
+            status = reap(pid, block=False)
+            if status is None:
+                pidfd = open_pidfd(pid)  # not reaped: surely this child
+                try:
+                    if pidfd >= 0:
+                        select.select([pidfd], [], [], timeout)
+                    else:
+                        deadline = time.monotonic() + timeout
+                        while (
+                            not os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                            and time.monotonic() < deadline
+                        ):
+                            time.sleep(0.002)
+                finally:
+                    close_quietly(pidfd)
                 status = reap(pid, block=False)
-            except ChildProcessError:
-                self.unreaped.discard(pid)
-                return None
-            if status is not None:
-                self.unreaped.discard(pid)
-                return ExitStatus.from_wait(status)
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.002)
+        except ChildProcessError:
+            self.unreaped.discard(pid)
+            return None
+        if status is None:
+            return None
+        self.unreaped.discard(pid)
+        return ExitStatus.from_wait(status)
 
     def forget(self, pid: int) -> None:
+        """Reap the child now: a one-shot front end never exits before its child is reaped.
+        Called once its channel is closed, so it is exiting already (pam_end done, or killed);
+        one that does not within :data:`REAP_WAIT` seconds is killed."""
+        if pid in self.unreaped and self.wait_exit(pid, REAP_WAIT) is None:
+            kill_tree(pid)
+            self.wait_exit(pid, REAP_WAIT)
         self._reap()
 
     def _reap(self) -> None:
