@@ -181,3 +181,15 @@ def test_a_forged_success_never_passes_a_profile(
     assert status == 3, (out, err)
     report = json.loads(out)
     assert report["status"] == "crashed" and report["reason"] == TAMPERED
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"x" * 64, b"long" * 40])
+def test_the_mac_is_hmac_sha256(key: bytes) -> None:
+    import hashlib
+    import hmac
+
+    from pamexplorer.engine.protocol import HmacSha256
+
+    parts = (b"label", (7).to_bytes(8, "big"), b'{"event":"value"}')
+    expected = hmac.new(key, b"".join(parts), hashlib.sha256).digest()
+    assert HmacSha256(key).digest(*parts) == expected
