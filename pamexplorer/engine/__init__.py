@@ -2,7 +2,13 @@
 
 ``Engine`` (blocking) and ``AsyncEngine`` (asyncio) start sessions; a ``Session`` sends calls to
 its child and gets ``CallRecord``s back. A child that crashes, exits, hangs or lies costs only
-itself: the call in flight raises ``EngineCrashed`` saying what happened.
+itself: the call in flight raises ``EngineCrashed`` saying what happened (``kind``: crash,
+timeout, aborted, or tampered when module code wrote to the engine's channel).
+
+Layout: ``protocol`` (every frame of both channels, the signed child channel), ``errors``,
+``spawning`` (children forked here or by the fork server, reaped with everything they
+started), ``session`` (one transaction), ``client`` (``Engine``), ``aio`` (asyncio), and the
+child side: ``child`` and ``forkserver``, the only ones that load libpam.
 """
 
 from typing import Any
