@@ -132,8 +132,10 @@ class ChildServer:
         self.channel.send(ErrorEvent(event="error", message=message))
 
 
-#: prctl(2) option: whether the process may dump core or be ptrace-attached by its uid.
+#: prctl(2) options: whether the process may dump core or be ptrace-attached by its uid;
+#: whether orphans among its descendants are reparented to it (not to PID 1).
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before the fork server forks
 
 
@@ -144,22 +146,29 @@ def make_undumpable() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
 
 
+def adopt_orphans() -> None:
+    """What a module daemonizes (fork, setsid, exit) stays our descendant, so that ending the
+    transaction by force (``spawning.kill_tree``) reaches it too."""
+    _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def become_child(proto_fd: int, output_fd: int) -> NoReturn:
     """Right after ``fork``: set the process up as an engine child, serve, and exit.
 
     The child leads a new session and process group (no controlling terminal: a module cannot
-    open ``/dev/tty``, and ``kill(0, ...)`` reaches the child's own group only); it cannot dump
-    core. stdin reads /dev/null, stdout and stderr go to the output pipe, the protocol socket
-    is fd 3 (close-on-exec: a program a module runs does not get it), every other descriptor
-    is closed, the environment is cut to :data:`INHERITED_ENV`, and signals are back to their
-    defaults (SIGINT ignored: the front end decides when we stop, so that Ctrl-C there still
-    lets ``pam_end`` run here). The first frame read is the front end's key
-    (``protocol.child_channel``), before any module is loaded.
+    open ``/dev/tty``, and ``kill(0, ...)`` reaches the child's own group only), adopts what
+    its modules daemonize, and cannot dump core. stdin reads /dev/null, stdout and stderr go
+    to the output pipe, the protocol socket is fd 3 (close-on-exec: a program a module runs
+    does not get it), every other descriptor is closed, the environment is cut to
+    :data:`INHERITED_ENV`, and signals are back to their defaults (SIGINT ignored: the front
+    end decides when we stop, so that Ctrl-C there still lets ``pam_end`` run here). The first
+    frame read is the front end's key (``protocol.child_channel``), before any module loads.
     """
     code = 0
     try:
         os.setsid()
         make_undumpable()
+        adopt_orphans()
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)

@@ -81,6 +81,7 @@ HOSTILE = (
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 static void write_pid(const char *path, pid_t pid) {
     char tmp[4096];
@@ -133,6 +134,15 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     } else if (!strcmp(what, "close-all-pause")) {
         if (file) write_pid(file, getpid());
         for (int fd = 0; fd < 1024; fd++) close(fd);
+        for (;;) pause();
+    } else if (!strcmp(what, "daemon-hang")) {
+        pid_t pid = fork();
+        if (pid == 0) {  /* the classic daemon: a new session, then the parent leaves */
+            setsid();
+            if (fork() == 0) { if (file) write_pid(file, getpid()); sleep(60); _exit(0); }
+            _exit(0);
+        }
+        waitpid(pid, NULL, 0);
         for (;;) pause();
     } else if (!strcmp(what, "hang-pid")) {
         if (file) write_pid(file, getpid());

@@ -172,6 +172,41 @@ def test_forced_end_kills_what_the_module_started(
     assert group_members(session.pid) == []
 
 
+DAEMON = textwrap.dedent(
+    """
+    import sys
+    from pamexplorer.engine import Engine, EngineCrashed
+    from pamexplorer.pam.codes import Function
+    session = Engine(timeout=2, direct=True).start("svc", "alice", confdir=sys.argv[1])
+    try:
+        session.call(Function.AUTHENTICATE)
+    except EngineCrashed as err:
+        print(err.kind)
+    """
+)
+
+
+def test_a_daemon_a_module_started_dies_with_the_transaction(
+    service_dir: ServiceDir, hostile: Path, tmp_path: Path
+) -> None:
+    """fork, setsid, fork, exit: the daemon leaves the child's group and would be PID 1's;
+    the child adopts it, so the timeout's kill reaches it (here forked by a one-shot front
+    end, which adopts nothing itself)."""
+    pidfile = tmp_path / "daemon"
+    confdir = service_dir({"svc": f"auth required {hostile} daemon-hang {pidfile}\n"})
+    done = subprocess.run(
+        [sys.executable, "-c", DAEMON, str(confdir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_with_root(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["timeout"]
+    daemon = read_pid(pidfile)
+    assert wait_until(lambda: not running(daemon))
+
+
 @pytest.mark.parametrize(
     ("sig", "module"),
     [
