@@ -341,3 +341,34 @@ def test_children_are_not_dumpable(engine: Engine, service_dir: ServiceDir, host
         record = session.call(Function.AUTHENTICATE)
     assert record.code == Code.PAM_SUCCESS
     assert record.output == ("dumpable=0 core=0",)
+
+
+def test_a_signal_to_run_leaves_no_child_behind(
+    service_dir: ServiceDir, hostile: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    profile = tmp_path / "hang.yaml"
+    profile.write_text(
+        f'service: svc\nconfig: {{svc: "auth required {hostile} hang-pid {pidfile}"}}\n'
+        "user: alice\nsteps: [authenticate]\n"
+    )
+    front = subprocess.Popen(
+        [sys.executable, "-m", "pamexplorer", "run", str(profile)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_with_root(),
+        start_new_session=True,
+    )
+    try:
+        child = read_pid(pidfile)  # a fork server's child: `run` keeps secrets out of children
+        front.send_signal(signal.SIGTERM)
+        _out, err = front.communicate(timeout=60)
+    finally:
+        if front.poll() is None:
+            front.kill()
+            front.wait()
+    assert front.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert not running(child)  # killed before `run` exited, not after a grace period
