@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from pamexplorer.engine import Engine, EngineCrashed, EngineError
 from pamexplorer.engine.aio import AsyncEngine
-from pamexplorer.labsetup import inline_confdir, lab_confdir
+from pamexplorer.lab import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
 from pamexplorer.pam.conversation import (
     ConversationAborted,
@@ -71,6 +71,7 @@ from pamexplorer.session import (
     RequestRefused,
     SessionEvent,
 )
+from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, service_exists
 
 
 class StepStatus(enum.StrEnum):
@@ -95,7 +96,6 @@ CRASHED, ERROR, NOT_RUN = StepStatus.CRASHED, StepStatus.ERROR, StepStatus.NOT_R
 #: A run finished before all its steps ran (a face left early) did not show that everything
 #: expected happens: 1, like a difference.
 EXIT_STATUS = {PASSED: 0, SKIPPED: 0, FAILED: 1, NOT_RUN: 1, ERROR: 2, CRASHED: 3}
-SYSTEM_PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
 
 #: Called with the prompt text (secrets scrubbed) when an ``{ask: true}`` answer is needed;
 #: returns the answer. Blocking: the CLI's terminal.
@@ -331,7 +331,8 @@ def skip_reason(profile: Profile) -> str | None:
         services.insert(0, profile.service)
     for service in services:
         if not _system_service_exists(service):
-            return f"service {service!r} is not configured on this system (no /etc/pam.d/{service})"
+            where = " or ".join(f"{d}/{service}" for d in SYSTEM_PAM_DIRS)
+            return f"service {service!r} is not configured on this system (no {where})"
     users = list(req.users)
     if system and profile.user is not None:
         users.insert(0, profile.user)
@@ -344,11 +345,8 @@ def skip_reason(profile: Profile) -> str | None:
 
 
 def _system_service_exists(service: str) -> bool:
-    name = service.lower()
     try:
-        if any(d.is_dir() for d in SYSTEM_PAM_DIRS):
-            return any((d / name).is_file() for d in SYSTEM_PAM_DIRS)
-        return Path("/etc/pam.conf").is_file()
+        return service_exists(service)
     except (OSError, ValueError):  # a name too long for the file system, a NUL
         return False
 

@@ -69,6 +69,7 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from pamexplorer.calltext import printable
+    from pamexplorer.engine import Engine
     from pamexplorer.engine.aio import AsyncEngine
     from pamexplorer.profile import ProfileError, load, resolve
     from pamexplorer.report import render
@@ -78,6 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     # from this process would still show our exec-time environment, where a profile's secret
     # source ({env: NAME}) lives, in /proc/PID/environ.
     engine = AsyncEngine()
+    Engine.reap_on_signals()  # SIGTERM/SIGHUP: sessions closed, children gone before we exit
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
     for reference in args.profiles:
