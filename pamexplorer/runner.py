@@ -70,6 +70,7 @@ from pamexplorer.session import (
     RecordReceived,
     RequestRefused,
     SessionEvent,
+    SessionState,
 )
 from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, service_exists
 
@@ -442,7 +443,8 @@ class ProfileRun:
         self.ask = ask
         self.secrets = Secrets()
         self.results: list[StepResult] = []
-        self.session: PamSession | None = None
+        # Private: its records are not scrubbed. Faces read results and forwarded events.
+        self._session: PamSession | None = None
         self.skip = skip_reason(profile)
         self.status: StepStatus | None = None  # set when the run ended early
         self.reason: str | None = None
@@ -471,8 +473,13 @@ class ProfileRun:
         return self._next + 1 if self._started else 0
 
     @property
+    def state(self) -> SessionState | None:
+        """The transaction's state (None before ``start`` and after ``finish``)."""
+        return None if self._session is None else self._session.state
+
+    @property
     def busy(self) -> bool:
-        return self.session is not None and self.session.state.busy
+        return self._session is not None and self._session.state.busy
 
     # -- stepping -------------------------------------------------------------------------------
     async def start(self) -> StepResult | None:
@@ -503,7 +510,7 @@ class ProfileRun:
                 where = profile.where("config")
                 self._end(ERROR, f"{where}: config: cannot set up the service files ({problem})")
                 return None
-        self.session = PamSession(
+        self._session = PamSession(
             profile.service,
             profile.user,
             confdir=confdir,
@@ -515,7 +522,7 @@ class ProfileRun:
             on_event=self._forward,
         )
         try:
-            record = await self.session.start()
+            record = await self._session.start()
         except EngineCrashed as err:
             result = crashed_step(0, "start", "pam_start", err, self.secrets)
             self.results.append(result)
@@ -561,7 +568,7 @@ class ProfileRun:
 
     def abort(self) -> bool:
         """Kill the call in flight (a hung module); it ends as a crashed step."""
-        return self.session is not None and self.session.abort()
+        return self._session is not None and self._session.abort()
 
     async def finish(self) -> ProfileResult:
         """End the transaction (pam_end when idle, a kill when a call is in flight), remove
@@ -587,7 +594,7 @@ class ProfileRun:
 
     async def close(self) -> None:
         """End the transaction and remove temporary files; never raises (for ``finally``)."""
-        session, self.session = self.session, None
+        session, self._session = self._session, None
         try:
             if session is not None:
                 await session.close()
@@ -620,8 +627,8 @@ class ProfileRun:
 
     # -- internals ------------------------------------------------------------------------------
     async def _run(self, number: int, step: Step) -> StepResult:
-        assert self.session is not None
-        return await run_session_step(self.session, number, step, self.secrets)
+        assert self._session is not None
+        return await run_session_step(self._session, number, step, self.secrets)
 
     def _end(self, status: StepStatus, reason: str) -> None:
         self.status, self.reason, self._done = status, reason, True

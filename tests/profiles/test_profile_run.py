@@ -96,7 +96,7 @@ async def test_stepping_matches_the_blocking_run() -> None:
     start = await run.start()
     assert start is not None and (start.function, start.status) == ("pam_start", PASSED)
     assert start.record is not None and start.record.function == "pam_start"
-    assert run.next_index == 1
+    assert run.next_index == 1 and run.state is SessionState.IDLE and not run.busy
     seen = []
     while (result := await run.next_step()) is not None:
         seen.append((result.index, result.function, result.status))
@@ -109,6 +109,7 @@ async def test_stepping_matches_the_blocking_run() -> None:
     assert run.done and await run.next_step() is None
     stepped = await run.finish()
     assert await run.finish() is stepped  # idempotent
+    assert run.state is None
     looped = await asyncio.to_thread(run_profile, profile)
     strip = [{**s.to_dict(), "duration_ms": 0} for s in stepped.steps]
     assert strip == [{**s.to_dict(), "duration_ms": 0} for s in looped.steps]
@@ -237,14 +238,14 @@ async def test_missing_env_answer_is_a_profile_error_and_cleans_up() -> None:
     run = ProfileRun(loads(text, "/tmp/p.yaml"))
     with pytest.raises(ProfileError, match=r"^/tmp/p.yaml:\d+: answers\[0\]\.answer\.env: "):
         await run.run()
-    assert run.session is None
+    assert run.state is None
 
 
 async def test_skipped_profile_never_starts_a_child() -> None:
     run = ProfileRun(loads("service: no-such-service-here\nsteps: [authenticate]\n"))
     assert run.skip is not None
     assert await run.start() is None
-    assert run.done and run.session is None
+    assert run.done and run.state is None
     result = await run.finish()
     assert result.status is SKIPPED and result.exit_status == 0 and result.steps == ()
 
