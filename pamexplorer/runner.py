@@ -584,9 +584,7 @@ class ProfileRun:
             why = "not run: the run finished before this step"
             self.results.extend(not_run_steps(left, first, why))
             if all(r.ok for r in self.results if r.status is not NOT_RUN):
-                what = f"step {first} ({left[0].label()})" if left else "pam_start"
-                if not self._started:
-                    what = "pam_start"
+                what = f"step {first} ({left[0].label()})" if self._started else "pam_start"
                 self.status, self.reason = NOT_RUN, f"finished before {what} ran"
         self._done = True
         self._result = conclude(self.profile, self.results, self.status, self.reason)
