@@ -61,6 +61,7 @@ from pamexplorer.profile import (
     Step,
     SystemConfig,
     compile_pattern,
+    quoted,
 )
 from pamexplorer.session import (
     Crashed,
@@ -341,7 +342,7 @@ def skip_reason(profile: Profile) -> str | None:
         try:
             pwd.getpwnam(user)
         except (KeyError, ValueError):  # ValueError: a NUL in the name
-            return f"user {user!r} does not exist on this system"
+            return f"user {quoted(user)} does not exist on this system"
     return None
 
 

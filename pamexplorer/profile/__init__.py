@@ -46,7 +46,7 @@ from pamexplorer.profile.model import (
     SystemConfig,
 )
 from pamexplorer.profile.patterns import compile_pattern
-from pamexplorer.profile.reader import PROFILE_ITEMS, load, loads
+from pamexplorer.profile.reader import PROFILE_ITEMS, load, loads, quoted
 from pamexplorer.profile.source import read_text
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "discover",
     "load",
     "loads",
+    "quoted",
     "read_text",
     "resolve",
     "user_dirs",

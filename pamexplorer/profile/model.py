@@ -24,6 +24,8 @@ class ProfileError(Exception):
     """A profile that cannot be used; ``str(err)`` is ``FILE:LINE: field: what was expected``."""
 
     def __init__(self, file: str, line: int, field: str, expected: str) -> None:
+        if len(field) > 120:  # a key a megabyte long names the field on one readable line
+            field = field[:117] + "..."
         super().__init__(f"{file}:{line}: {field}: {expected}")
         self.file, self.line, self.field, self.expected = file, line, field, expected
 

@@ -295,7 +295,7 @@ class _Reader:
                 node,
                 "config",
                 "expected system, lab, an existing directory "
-                f"or a mapping of service files ({value!r} is not a directory)",
+                f"or a mapping of service files ({quoted(value)} is not a directory)",
             )
         return DirectoryConfig(directory)
 
@@ -576,4 +576,12 @@ def _unknown(what: str, value: str, known: Any) -> str:
     close = difflib.get_close_matches(value, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     shown = ", ".join(known) if len(known) <= 14 else ", ".join(known[:6]) + ", ..."
-    return f"expected a known {what}{hint}, not {value!r} (known: {shown})"
+    return f"expected a known {what}{hint}, not {quoted(value)} (known: {shown})"
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: an error stays one readable line
+    even when the value is a megabyte long."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[: limit - 3]) + f"... ({len(value)} characters)"

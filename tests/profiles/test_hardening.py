@@ -131,6 +131,20 @@ CASES = [
         "config." + "é" * 128,
         "255 bytes",
     ),
+    (
+        "huge-unknown-step",  # the value is cut, the line stays readable
+        "service: x\nsteps: [" + "a" * 900_000 + "]\n",
+        2,
+        "steps[0]",
+        "... (900000 characters)",
+    ),
+    (
+        "huge-key",
+        "service: x\nenv:\n  ? " + "K-" * 100_000 + "\n  : v\nsteps: [a]\n",
+        4,
+        "env." + "K-" * 100_000,
+        "expected a variable name",
+    ),
     ("timeout-huge", "service: x\ntimeout: 1e300\nsteps: [a]\n", 2, "timeout", "at most"),
     ("int-too-long", "service: x\ntimeout: " + "9" * 5000 + "\nsteps: [a]\n", 2, "timeout", ""),
     ("alias-loop", "service: x\nsteps: &a [*a]\n", 2, "steps[0]", ""),
@@ -155,9 +169,11 @@ def test_hostile_text_is_one_line(
     with pytest.raises(ProfileError) as caught:
         load(path)
     message = str(caught.value)
+    field = field if len(field) <= 120 else field[:117] + "..."  # a huge key is cut
     assert message.startswith(f"{path}:{line}: {field}: expected"), message
     assert phrase in message
     assert "\n" not in message and "\0" not in message
+    assert len(message) < 1000 + len(str(path))
 
 
 def test_nesting_just_below_the_bound_is_fine() -> None:
