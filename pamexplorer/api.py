@@ -58,8 +58,9 @@ T = TypeVar("T")
 #: How long a call may stay silent before the engine gives up (time at prompts not counted).
 DEFAULT_TIMEOUT = 30.0
 FlagsArg = int | str | Sequence[str]
-#: ``answers=``: answers in order, or prompt pattern -> answer.
-Answers = Sequence[str] | Mapping[str, str]
+#: ``answers=``: answers in order (a ``(pattern, answer)`` entry answers the prompts its
+#: pattern matches first), or a mapping prompt pattern -> answer.
+Answers = Sequence[str | tuple[str, str]] | Mapping[str, str]
 #: ``conversation=``: called with each message; returns the answer (None for info/error).
 Responder = Callable[[Message], "str | None"]
 
@@ -132,7 +133,9 @@ def conversation_for(
     if answers is not None:
         if isinstance(answers, str):
             answers = [answers]
-        return ScriptedConversation(ordered=[str(a) for a in answers])
+        patterns = [(re.compile(a[0]), str(a[1])) for a in answers if isinstance(a, tuple)]
+        ordered = [str(a) for a in answers if not isinstance(a, tuple)]
+        return ScriptedConversation(patterns=patterns, ordered=ordered)
     if conversation is None:
         return NoConversation()
     if hasattr(conversation, "respond"):

@@ -21,7 +21,7 @@ from pamexplorer import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("call", "codes", "config", "run", "app")
+COMMAND_MODULES = ("call", "codes", "config", "run", "notebook", "app")
 
 
 def add_service_source(parser: argparse.ArgumentParser, confdir_help: str) -> None:
