@@ -156,9 +156,14 @@ class PromptBox:
         for field in self.fields:
             field.unobserve_all()
             field.value = ""  # never left in widget state the notebook could save
-            field.close()
+        rows, self.box.children = self.box.children, ()
+        keep = (self.answer_button, self.cancel_button)
+        for row in rows:
+            for child in getattr(row, "children", ()):
+                if child not in keep:
+                    child.close()
+            row.close()
         self.fields = []
-        self.box.children = ()
 
     def _show_messages(self, messages: Sequence[Message]) -> None:
         lines = "".join(f"<div>{text(m.text)}</div>" for m in messages)
