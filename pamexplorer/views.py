@@ -96,8 +96,10 @@ class StackView:
             head += (
                 f"<div>pam_start: {code_span(stack.start.code)} {text(stack.start.reason)}</div>"
             )
-        if self.function:
+        if self.function and self.codes:
             head += f"<div class='dim'>codes from {text(self.function)}</div>"
+        elif self.function:
+            head += f"<div class='dim'>{text(self.function)}: no per-line codes recorded</div>"
         rows = []
         for origin, rule, module_type, mark in self._rows():
             indent = "&nbsp;&nbsp;" * rule.level
@@ -111,7 +113,7 @@ class StackView:
             rows.append(
                 f"<tr><td>{text(module_type)}{' (other)' if origin else ''}</td>"
                 f"<td>{indent}{text(rule.control)}</td><td>{text(_rule_text(rule))}</td>"
-                f"<td class='dim'>{text(where)}</td><td>{status}</td><td>{got}</td></tr>"
+                f"<td class='dim where'>{text(where)}</td><td>{status}</td><td>{got}</td></tr>"
             )
         findings = "".join(f"<div class='dim'>{text(str(f))}</div>" for f in stack.findings)
         table = (

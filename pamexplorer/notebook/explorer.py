@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
@@ -57,6 +58,15 @@ CALLS: tuple[tuple[str, Function], ...] = (
     ("chauthtok", Function.CHAUTHTOK),
 )
 SOURCES = ("lab", "system", "directory")
+
+
+@dataclass(frozen=True)
+class CrashEntry:
+    """A call that never returned: ``SIGSEGV during pam_authenticate``, ``aborted during ...``,
+    with the module output that came before."""
+
+    message: str
+    output: tuple[str, ...] = ()
 
 
 def _settle(future: asyncio.Future[Any], action: Callable[[], None]) -> None:
@@ -186,9 +196,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         super().__init__()
         self.timeout = timeout
         self.session: PamSession | None = None
-        self.timeline: list[CallRecord | str] = []  # records, and crash texts
+        self.timeline: list[CallRecord | CrashEntry] = []
         self.errors: list[str] = []
-        self._crash_output: tuple[str, ...] = ()
         self._tasks: set[Any] = set()  # asyncio tasks, or futures of the loop thread
         self._cleanup = contextlib.ExitStack()
         self._finalizer = weakref.finalize(self, self._cleanup.close)
@@ -430,8 +439,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         elif isinstance(event, MessagesShown):
             pass  # prompts and messages show in the prompt box; the record keeps them all
         elif isinstance(event, Crashed):
-            self.timeline.append(event.crash.message)
-            self._crash_output = event.output
+            self.timeline.append(CrashEntry(event.crash.message, tuple(event.output)))
             self._show_timeline()
         elif isinstance(event, RequestRefused):
             self._error(f"{event.during}: {event.message}")
@@ -488,13 +496,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     def _show_timeline(self) -> None:
         entries = []
         for number, entry in enumerate(self.timeline, 1):
+            prefix = f'<span class="dim">#{number}</span> '
             if isinstance(entry, CallRecord):
-                body = record_body(entry)
+                body = record_body(entry, prefix)
             else:
-                body = crash_body(entry, self._crash_output)
-            entries.append(
-                f'<div class="pamx-entry"><span class="dim">#{number}</span> {body}</div>'
-            )
+                body = crash_body(entry.message, entry.output, prefix)
+            entries.append(f'<div class="pamx-entry">{body}</div>')
         self.timeline_view.value = f'{CSS}<div class="pamx">{"".join(entries)}</div>'
 
     def _error(self, message: str) -> None:
@@ -512,7 +519,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
                 lines += [f"    {visible(m.text)}" for m in entry.messages]
                 lines += [f"    output: {visible(o)}" for o in entry.output]
             else:
-                lines.append(entry)
+                lines.append(entry.message)
         return "\n".join(lines)
 
     async def wait(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:

@@ -22,6 +22,7 @@ CSS = (
     ".pamx .dim{color:#777}.pamx .msg{margin-left:1.5em}.pamx .out{margin-left:1.5em;color:#555}"
     ".pamx table{border-collapse:collapse}.pamx td,.pamx th{padding:1px 8px;text-align:left;"
     "vertical-align:top;border-bottom:1px solid #eee}"
+    ".pamx td.where{white-space:nowrap}"
     ".pamx .crash{color:#fff;background:#c62828;padding:0 4px;font-weight:bold}"
     "</style>"
 )
@@ -99,11 +100,12 @@ def record_text(record: CallRecord) -> str:
     return "\n".join(lines)
 
 
-def record_body(record: CallRecord) -> str:
-    """One record as an HTML fragment without the style sheet (a timeline entry)."""
+def record_body(record: CallRecord, prefix: str = "") -> str:
+    """One record as an HTML fragment without the style sheet (a timeline entry); ``prefix``
+    (HTML) starts its first line."""
     info = describe(record.code)
     parts = [
-        f"<div><b>{text(call_title(record.function, record.flags))}</b> &rarr; "
+        f"<div>{prefix}<b>{text(call_title(record.function, record.flags))}</b> &rarr; "
         f"{code_span(record.code)} {text(info.text)} "
         f'<span class="dim">{record.duration_ms:.1f} ms</span></div>'
     ]
@@ -127,9 +129,9 @@ def record_html(record: CallRecord) -> str:
     return f'{CSS}<div class="pamx">{record_body(record)}</div>'
 
 
-def crash_body(message: str, output: Sequence[str] = ()) -> str:
+def crash_body(message: str, output: Sequence[str] = (), prefix: str = "") -> str:
     """``SIGSEGV during pam_authenticate`` as a timeline entry, with the output before it."""
-    parts = [f'<div><span class="crash">{text(message)}</span></div>']
+    parts = [f'<div>{prefix}<span class="crash">{text(message)}</span></div>']
     parts += [f'<div class="out">output: {text(line)}</div>' for line in output]
     return "".join(parts)
 

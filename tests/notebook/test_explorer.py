@@ -13,6 +13,7 @@ import ipywidgets
 import pytest
 
 from pamexplorer.notebook import Explorer
+from pamexplorer.notebook.explorer import CrashEntry
 from pamexplorer.pam.codes import Code, Flag, describe
 from pamexplorer.session import SessionState
 from pamexplorer.stack import list_services
@@ -98,12 +99,12 @@ async def test_authenticate_through_the_password_field() -> None:
     ex.prompt.answer_button.click()  # an empty password
     await ex.idle()
     last = ex.timeline[-1]
-    assert not isinstance(last, str) and last.code == Code.PAM_AUTH_ERR
+    assert not isinstance(last, CrashEntry) and last.code == Code.PAM_AUTH_ERR
     view = ex.timeline_view.value
     assert "PAM_AUTH_ERR (7)" in view and "Authentication failure" in view
     assert html.escape(describe(7).explanation) in view
     assert "prompt (echo off): Password:" in view and "********" in view and " ms<" in view
-    assert next(r for r in ex.timeline if not isinstance(r, str)).function == "pam_start"
+    assert next(r for r in ex.timeline if not isinstance(r, CrashEntry)).function == "pam_start"
     await finish(ex)
     assert ex.timeline[-1].function == "pam_end"
 
@@ -116,7 +117,7 @@ async def test_cancel_gives_the_module_conv_err_and_output_shows(faults: Path) -
     ex.prompt.cancel_button.click()
     await ex.idle()
     record = ex.timeline[-1]
-    assert not isinstance(record, str) and record.code == Code.PAM_CONV_ERR
+    assert not isinstance(record, CrashEntry) and record.code == Code.PAM_CONV_ERR
     assert "PAM_CONV_ERR (19)" in ex.timeline_view.value
     assert "output: module says &lt;hi&gt;" in ex.timeline_view.value
     ex.buttons["authenticate"].click()
@@ -137,7 +138,7 @@ async def test_abort_ends_a_hung_call_and_the_widget_goes_on(faults: Path) -> No
     ex.abort_button.click()
     await ex.idle()
     assert ex.state is SessionState.CRASHED
-    assert ex.timeline[-1] == "aborted during pam_authenticate"
+    assert ex.timeline[-1] == CrashEntry("aborted during pam_authenticate")
     assert "aborted during pam_authenticate" in ex.timeline_view.value
     assert ex.abort_button.disabled and not ex.buttons["acct_mgmt"].disabled
     ex.buttons["acct_mgmt"].click()  # a fresh transaction starts
@@ -151,7 +152,7 @@ async def test_a_crash_shows_and_the_widget_stays_usable(faults: Path) -> None:
     ex.buttons["authenticate"].click()
     await ex.idle()
     assert ex.state is SessionState.CRASHED
-    assert ex.timeline[-1] == "SIGSEGV during pam_authenticate"
+    assert ex.timeline[-1] == CrashEntry("SIGSEGV during pam_authenticate", ("about to crash",))
     view = ex.timeline_view.value
     assert "SIGSEGV during pam_authenticate" in view and "output: about to crash" in view
     assert ex.errors == []
