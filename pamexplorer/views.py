@@ -29,7 +29,6 @@ from pamexplorer.pam.html import (
 from pamexplorer.pam.records import CallRecord
 from pamexplorer.runner import ProfileResult, StepResult
 from pamexplorer.stack import Rule, Simulation, Stack
-from pamexplorer.stack.model import action_name
 
 #: (file, line) of a rule -> (code, action) it gave in one call, when known (the trace).
 LineCodes = Mapping[tuple[str, int], tuple[int, str]]
@@ -40,15 +39,12 @@ def line_codes(record: CallRecord | None) -> dict[tuple[str, int], tuple[int, st
 
     Without a trace nothing is known per line, and nothing is marked (never guessed)."""
     found: dict[tuple[str, int], tuple[int, str]] = {}
-    for entry in getattr(record, "trace", None) or ():
-        get = entry.get if isinstance(entry, Mapping) else lambda k, e=entry: getattr(e, k, None)
-        file, line, code = get("file"), get("line"), get("code")
-        if file is None or line is None or code is None:
+    trace = getattr(record, "trace", None)
+    for entry in getattr(trace, "modules", ()) or ():
+        file, line, code = entry.file, entry.line, entry.code
+        if not getattr(entry, "ran", True) or code is None:
             continue
-        action = get("action")
-        if isinstance(action, int):
-            action = action_name(action)
-        found[(str(file), int(line))] = (int(code), str(action or ""))
+        found[(str(file), int(line))] = (int(code), str(getattr(entry, "action", "") or ""))
     return found
 
 

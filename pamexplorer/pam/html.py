@@ -77,6 +77,28 @@ def message_line(style: MessageStyle, message: str, answer: str | None) -> str:
 # -- call records ----------------------------------------------------------------------------
 
 
+def trace_lines(record: CallRecord) -> list[str]:
+    """The per-module trace of a call, one line per rule, when the engine recorded one:
+    ``common-auth:2 pam_deny.so PAM_AUTH_ERR (7) -> die``, ``decided by ...``."""
+    trace = getattr(record, "trace", None)
+    if trace is None or getattr(trace, "status", "traced") == "unavailable":
+        return []
+    lines = []
+    for module in getattr(trace, "modules", ()):
+        where = f"{module.file.rsplit('/', 1)[-1]}:{module.line}"
+        name = module.module.rsplit("/", 1)[-1]
+        if not module.ran:
+            lines.append(f"{where} {name} not run{f' ({module.skip})' if module.skip else ''}")
+        elif module.code is None:
+            lines.append(f"{where} {name} {module.action or 'no code'}")
+        else:
+            lines.append(f"{where} {name} {code_label(module.code)} -> {module.action}")
+    decided = getattr(trace, "decided_by_text", None)
+    if decided:
+        lines.append(f"decided by {decided}")
+    return lines
+
+
 def record_text(record: CallRecord) -> str:
     """A record as a few readable lines (a REPL's ``repr``)."""
     info = describe(record.code)
@@ -88,6 +110,7 @@ def record_text(record: CallRecord) -> str:
         lines.append(f"    {info.explanation}")
     lines += [f"    {message_line(m.style, m.text, m.answer)}" for m in record.messages]
     lines += [f"    output: {visible(line)}" for line in record.output]
+    lines += [f"    trace: {visible(line)}" for line in trace_lines(record)]
     if record.fail_delay_us:
         lines.append(f"    fail delay requested: {record.fail_delay_us / 1000:.0f} ms")
     items = [f"{k}={visible(v)}" for k, v in record.items.items() if v is not None]
@@ -118,6 +141,8 @@ def record_body(record: CallRecord, prefix: str = "") -> str:
         )
     for line in record.output:
         parts.append(f'<div class="out">output: {text(line)}</div>')
+    for line in trace_lines(record):
+        parts.append(f'<div class="msg dim">trace: {text(line)}</div>')
     if record.fail_delay_us:
         parts.append(
             f'<div class="msg dim">fail delay requested: {record.fail_delay_us / 1000:.0f} ms</div>'
