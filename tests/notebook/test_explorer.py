@@ -260,3 +260,25 @@ def test_a_saved_notebook_holds_no_password(kernel, tmp_path: Path) -> None:
     widgets_state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert any(m["state"].get("description") == "authenticate" for m in widgets_state.values())
     assert secret not in text
+
+
+async def test_the_stack_marks_each_line_with_its_code_from_the_trace() -> None:
+    ex = Explorer(service="lab-login", lab=True, user="alice")
+    ex.buttons["authenticate"].click()
+    (field,) = await ex.prompted()
+    field.value = "not-alice's"
+    await ex.idle()
+    record = ex.timeline[-1]
+    trace = getattr(record, "trace", None)
+    if trace is None or trace.status != "traced":
+        await finish(ex)
+        pytest.skip("this build records no per-module trace (the engine's trace shim, issue 10)")
+    rows = ex.stack_view.value.split("<tr>")
+    deny = next(r for r in rows if "pam_deny.so" in r)
+    permit = next(r for r in rows if "pam_permit.so" in r and "lab-login:4" in r)
+    assert "PAM_AUTH_ERR (7)" in deny and "die" in deny
+    assert "PAM_" not in permit  # not run: no code
+    assert "trace: lab-login:3 pam_deny.so PAM_AUTH_ERR (7) -&gt; die" in ex.timeline_view.value
+    ex.call_picker.value = 0  # pam_start: no line ran
+    assert "PAM_AUTH_ERR (7)" not in ex.stack_view.value
+    await finish(ex)
