@@ -455,9 +455,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         for button in self.buttons.values():
             button.disabled = busy
         self.abort_button.disabled = not busy
-        flight = "" if self.session is None or not busy else f" ({self.session.in_flight})"
-        service = self.service or "(no service)"
-        user = self.user_field.value or "(no user)"
+        session = self.session
+        flight = "" if session is None or not busy else f" ({session.in_flight})"
+        if session is not None and not state.over:  # the live transaction's own names
+            service, user = session.service, session.user or "(no user)"
+        else:
+            service, user = self.service or "(no service)", self.user_field.value or "(no user)"
         self.status.value = (
             f'<span class="pamx"><b>{text(service)}</b> as {text(user)}: '
             f"{text(state.value)}{text(flight)}</span>"
