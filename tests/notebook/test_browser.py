@@ -1,7 +1,8 @@
 """The notebook face in a real browser: JupyterLab started here on 127.0.0.1, Debian's Chromium
 driven by Playwright. Open the getting-started notebook, run all, press authenticate in the
 explorer, type the lab password into the prompt field: ``PAM_SUCCESS (0)``; a wrong password:
-``PAM_AUTH_ERR (7)``. The run leaves a screenshot in ``screenshots/notebook.png``.
+``PAM_AUTH_ERR (7)``. The run takes a screenshot of the explorer; with
+``PAMEXPLORER_SCREENSHOTS=1`` it replaces the README's ``screenshots/notebook.png``.
 
 Skips (saying why) where Chromium or Playwright is missing; CI (``.ci/run``) installs both.
 """
@@ -109,7 +110,8 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_the_explorer_in_jupyterlab(jupyterlab: str) -> None:
+def test_the_explorer_in_jupyterlab(jupyterlab: str, tmp_path: Path) -> None:
+    shot = SCREENSHOT if os.environ.get("PAMEXPLORER_SCREENSHOTS") == "1" else tmp_path / "nb.png"
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -154,7 +156,7 @@ def test_the_explorer_in_jupyterlab(jupyterlab: str) -> None:
             body = page.locator("body").inner_text()
             assert "typed-in-the-browser" not in body  # the field was emptied and removed
             explorer.locator(".pamx-entry").last.scroll_into_view_if_needed()
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            explorer.screenshot(path=str(SCREENSHOT))
+            explorer.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
         finally:
             browser.close()
