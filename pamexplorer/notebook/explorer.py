@@ -100,7 +100,7 @@ class PromptBox:
         self.cancel_button = widgets.Button(
             description="Cancel", tooltip="module gets PAM_CONV_ERR"
         )
-        self.answer_button.on_click(lambda _: self.submit())
+        self.answer_button.on_click(lambda _: self._answer_clicked())
         self.cancel_button.on_click(lambda _: self.cancel())
         self._future: asyncio.Future[list[str | None]] | None = None
         self._messages: Sequence[Message] = ()
@@ -142,6 +142,24 @@ class PromptBox:
 
     def _entered(self, change: Mapping[str, Any]) -> None:
         self.submit()
+
+    #: How long an Answer click with an empty last field waits for the field's value: the
+    #: browser sends a field's value and a click as separate messages, and under load the
+    #: click can arrive first. A value arriving meanwhile answers at once (the observer).
+    LATE_VALUE_GRACE = 0.5
+
+    def _answer_clicked(self) -> None:
+        future = self._future
+        if future is None or future.done():
+            return
+        if self.fields and self.fields[-1].value == "":
+            future.get_loop().call_later(self.LATE_VALUE_GRACE, self._submit_if, future)
+        else:
+            self.submit()
+
+    def _submit_if(self, future: asyncio.Future[list[str | None]]) -> None:
+        if self._future is future:
+            self.submit()
 
     def submit(self) -> None:
         """Answer the waiting prompts with what the fields hold; the fields are emptied and

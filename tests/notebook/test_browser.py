@@ -140,9 +140,12 @@ def test_the_explorer_in_jupyterlab(jupyterlab: str, tmp_path: Path) -> None:
                 field = explorer.locator(".pamx-prompt input[type=password]")
                 field.wait_for()
                 field.fill(password)
-                explorer.get_by_role("button", name="Answer", exact=True).click()
+                field.press("Enter")  # the field's value goes to the kernel, which answers
                 entry = explorer.locator(".pamx-entry", has_text="pam_authenticate")
-                entry.filter(has_text=code).first.wait_for()
+                try:
+                    entry.filter(has_text=code).first.wait_for()
+                except sync_api.TimeoutError:
+                    pytest.fail(f"no {code} in the explorer:\n{explorer.inner_text()}")
                 page.wait_for_function(
                     "() => !document.querySelector('.pamx-explorer input[type=password]')"
                 )

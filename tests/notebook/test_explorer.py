@@ -282,3 +282,14 @@ async def test_the_stack_marks_each_line_with_its_code_from_the_trace() -> None:
     ex.call_picker.value = 0  # pam_start: no line ran
     assert "PAM_AUTH_ERR (7)" not in ex.stack_view.value
     await finish(ex)
+
+
+async def test_a_value_arriving_just_after_the_answer_click_is_the_answer() -> None:
+    ex = Explorer(service="lab-login", lab=True, user="alice")
+    ex.buttons["authenticate"].click()
+    (field,) = await ex.prompted()
+    ex.prompt.answer_button.click()  # the browser's click overtook the field's value
+    field.value = "wonderland"
+    await ex.idle()
+    assert ex.timeline[-1].code == Code.PAM_SUCCESS
+    await finish(ex)
