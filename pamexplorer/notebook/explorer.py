@@ -216,18 +216,19 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.session: PamSession | None = None
         self.timeline: list[CallRecord | CrashEntry] = []
         self.errors: list[str] = []
+        self.error_view = widgets.HTML()
         self._tasks: set[Any] = set()  # asyncio tasks, or futures of the loop thread
-        self._cleanup = contextlib.ExitStack()
-        self._finalizer = weakref.finalize(self, self._cleanup.close)
-        self._confdir: str | None = None
-        self._confdir_key: tuple[str, str] | None = None
+        self._lab: str | None = None  # the lab's private copy, made on first use
+        self._lab_cleanup: Callable[[], object] | None = None
 
         # -- the service picker ---------------------------------------------------------------
         source = "lab" if lab or (service is None and confdir is None) else "system"
         if confdir is not None:
             source = "directory"
         self.source = widgets.Dropdown(options=SOURCES, value=source, description="source")
-        self.confdir_field = widgets.Text(value=str(confdir or ""), description="directory")
+        self.confdir_field = widgets.Text(
+            value=str(confdir or ""), description="directory", continuous_update=False
+        )
         self.service_picker = widgets.Dropdown(description="service")
         self.user_field = widgets.Text(value=user or "", description="user")
         self.items_field = widgets.Text(
@@ -267,7 +268,6 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.call_picker.observe(lambda _: self._show_stack(), names="value")
         self.stack_view = widgets.HTML()
         self.timeline_view = widgets.HTML()
-        self.error_view = widgets.HTML()
 
         call_row = widgets.HBox([self.buttons[name] for name, _ in CALLS])
         control_row = widgets.HBox(
@@ -294,16 +294,18 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     # -- picking a service ----------------------------------------------------------------------
     def _source_dir(self) -> str | None:
-        """The confdir of the chosen source (the lab is materialized once, on first use)."""
+        """The confdir of the chosen source (the lab is materialized once, on first use, and
+        removed by :meth:`close_transaction` or when the explorer goes away)."""
         source = self.source.value
         if source == "system":
             return None
         if source == "directory":
             return self.confdir_field.value or None
-        if self._confdir_key != ("lab", ""):
-            self._confdir = service_source(self._cleanup, True, None)
-            self._confdir_key = ("lab", "")
-        return self._confdir
+        if self._lab is None:
+            cleanup = contextlib.ExitStack()
+            self._lab = service_source(cleanup, True, None)
+            self._lab_cleanup = weakref.finalize(self, cleanup.close)
+        return self._lab
 
     def _fill_services(self, wanted: str | None) -> None:
         source = self.source.value
@@ -443,8 +445,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     async def _close_and_clean(self) -> None:
         await self._close_session()
-        self._finalizer()
-        self._confdir_key = None
+        if self._lab_cleanup is not None:
+            self._lab_cleanup()
+        self._lab = self._lab_cleanup = None
 
     # -- events ---------------------------------------------------------------------------------
     def _on_event(self, event: SessionEvent) -> None:

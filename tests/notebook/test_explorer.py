@@ -105,8 +105,11 @@ async def test_authenticate_through_the_password_field() -> None:
     assert html.escape(describe(7).explanation) in view
     assert "prompt (echo off): Password:" in view and "********" in view and " ms<" in view
     assert next(r for r in ex.timeline if not isinstance(r, CrashEntry)).function == "pam_start"
+    lab = Path(ex.session.confdir or "")
+    assert lab.is_dir()
     await finish(ex)
     assert ex.timeline[-1].function == "pam_end"
+    assert not lab.parent.exists()  # the lab's private copy is gone with the explorer's end
 
 
 async def test_cancel_gives_the_module_conv_err_and_output_shows(faults: Path) -> None:
