@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.output or f"{name}.ipynb")
     if path.is_dir():
         path = path / f"{name}.ipynb"
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path}: -o: expected a regular file (or '-' for standard output)")
     if path.exists() and not args.force:
         raise UsageError(f"{path}: -o: the file exists (use --force to replace it)")
     if not path.parent.is_dir():

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from pamexplorer.pam.codes import CodeInfo, MessageStyle, describe, flag_names
 from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.text import printable
 
 #: Style sheet every fragment carries (a notebook shows fragments separately).
 CSS = (
@@ -34,19 +35,10 @@ STYLE_LABEL = {
     MessageStyle.PAM_TEXT_INFO: "info",
 }
 
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
 
 def visible(value: str) -> str:
     """Control characters (newlines, escape sequences) shown as escapes, one line."""
-    if value.isprintable():
-        return value
-    return "".join(
-        ch
-        if ch.isprintable()
-        else _ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-        for ch in value
-    )
+    return printable(value)
 
 
 def text(value: object) -> str:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.notebook.conftest import REPO
+from nbkit import REPO
 
 
 def pamexplorer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -59,7 +59,13 @@ def test_output_options_and_refusals(tmp_path: Path) -> None:
         "notebook", "lab-items", "-o", str(tmp_path / "no" / "x.ipynb"), cwd=tmp_path
     )
     assert nowhere.returncode == 2 and "expected a file in an existing directory" in nowhere.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.ipynb"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in (str(fifo), "/dev/null"):
+        special = pamexplorer("notebook", "lab-items", "-o", target, "--force", cwd=tmp_path)
+        assert special.returncode == 2 and "expected a regular file" in special.stderr
+    assert Path("/dev/null").is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "mine.ipynb"]
 
 
 def test_a_bundled_notebook_is_copied_as_shipped(tmp_path: Path) -> None:

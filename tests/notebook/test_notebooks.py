@@ -7,12 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from pamexplorer.notebook.lessons import BUNDLED, dumps, lesson_notebook
-from pamexplorer.pam.codes import Code
-from pamexplorer.profile import load
-from pamexplorer.runner import skip_reason
-from tests.notebook.conftest import (
+from nbkit import (
     REPO,
     cell_html,
     cell_text,
@@ -20,6 +15,11 @@ from tests.notebook.conftest import (
     read_notebook,
     run_notebook,
 )
+
+from pamexplorer.notebook.lessons import BUNDLED, dumps, lesson_notebook
+from pamexplorer.pam.codes import Code
+from pamexplorer.profile import load
+from pamexplorer.runner import skip_reason
 
 LESSONS = sorted((REPO / "profiles").glob("*.yaml"))
 
