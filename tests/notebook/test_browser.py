@@ -1,8 +1,9 @@
-"""The notebook face in a real browser: JupyterLab started here on 127.0.0.1, Debian's Chromium
-driven by Playwright. Open the getting-started notebook, run all, press authenticate in the
-explorer, type the lab password into the prompt field: ``PAM_SUCCESS (0)``; a wrong password:
-``PAM_AUTH_ERR (7)``. The run takes a screenshot of the explorer; with
-``PAMEXPLORER_SCREENSHOTS=1`` it replaces the README's ``screenshots/notebook.png``.
+"""The notebook face in a real browser: JupyterLab (and Notebook 7) started here on 127.0.0.1,
+Debian's Chromium driven by Playwright. Open the getting-started notebook, run all, press
+authenticate in the explorer, type the lab password into the prompt field: ``PAM_SUCCESS (0)``;
+a wrong password: ``PAM_AUTH_ERR (7)``. The run takes a screenshot of the explorer; with
+``PAMEXPLORER_SCREENSHOTS=1`` the JupyterLab run replaces the README's
+``screenshots/notebook.png``.
 
 Skips (saying why) where Chromium or Playwright is missing; CI (``.ci/run``) installs both.
 """
@@ -50,11 +51,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def jupyterlab(tmp_path: Path) -> Iterator[str]:
-    """A JupyterLab server on a free local port with a token, serving a copy of the
-    getting-started notebook; its URL. Stopped (and waited for) afterwards."""
-    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed")
+#: (module to run, its app's config name, the notebook's URL path): JupyterLab, and Notebook 7
+#: when it is installed (the jupyter extra brings JupyterLab only).
+FRONT_ENDS = {
+    "jupyterlab": ("jupyterlab", "LabApp", "lab/tree/getting-started.ipynb"),
+    "notebook7": ("notebook", "JupyterNotebookApp", "notebooks/getting-started.ipynb"),
+}
+
+
+@pytest.fixture(params=sorted(FRONT_ENDS))
+def jupyterlab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A JupyterLab (or Notebook 7) server on a free local port with a token, serving a copy
+    of the getting-started notebook; its URL. Stopped (and waited for) afterwards."""
+    module, app, url_path = FRONT_ENDS[request.param]
+    pytest.importorskip(module, reason=f"{module} is not installed")
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(BUNDLED / "getting-started.ipynb", root)
@@ -68,16 +78,22 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "jupyterlab",
+            module,
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{app}.expose_app_in_browser=True",
+            *(
+                [
+                    "--LabApp.news_url=",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                ]
+                if app == "LabApp"
+                else []
+            ),
             "--ServerApp.terminals_enabled=False",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
@@ -99,7 +115,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
                         f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}"
                     )
                 time.sleep(0.2)
-        yield f"{base}/lab/tree/getting-started.ipynb?token={token}"
+        yield f"{base}/{url_path}?token={token}"
     finally:
         server.terminate()
         try:
@@ -111,7 +127,8 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_explorer_in_jupyterlab(jupyterlab: str, tmp_path: Path) -> None:
-    shot = SCREENSHOT if os.environ.get("PAMEXPLORER_SCREENSHOTS") == "1" else tmp_path / "nb.png"
+    readme = os.environ.get("PAMEXPLORER_SCREENSHOTS") == "1" and "/lab/tree/" in jupyterlab
+    shot = SCREENSHOT if readme else tmp_path / "nb.png"
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
