@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from pamexplorer.engine import EngineCrashed, EngineError
-from pamexplorer.labsetup import lab_confdir
+from pamexplorer.lab import lab_confdir
 from pamexplorer.pam.codes import Function, all_codes, code_by_name, describe
 from pamexplorer.pam.conversation import (
     Conversation,

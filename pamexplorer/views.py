@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pamexplorer.lab import shown_lab_text
 from pamexplorer.pam.codes import CodeInfo
 from pamexplorer.pam.html import (
     CSS,
@@ -81,9 +82,14 @@ class StackView:
                 rows.append((origin, rule, module_type, mark))
         return rows
 
+    def _shown(self, value: str) -> str:
+        """Lab paths as the lab's templates write them (``@LAB@/checkpass``)."""
+        return shown_lab_text(value, self.stack.confdir)
+
     def _repr_html_(self) -> str:
         stack = self.stack
-        head = f"<div><b>{text(stack.service)}</b> <span class='dim'>{text(stack.source or '')}"
+        source = self._shown(stack.source or "")
+        head = f"<div><b>{text(stack.service)}</b> <span class='dim'>{text(source)}"
         head += "</span></div>"
         if stack.start.crash:
             head += f"<div><span class='crash'>pam_start crashes: {text(stack.start.crash)}</span>"
@@ -108,10 +114,12 @@ class StackView:
             )
             rows.append(
                 f"<tr><td>{text(module_type)}{' (other)' if origin else ''}</td>"
-                f"<td>{indent}{text(rule.control)}</td><td>{text(_rule_text(rule))}</td>"
+                f"<td>{indent}{text(rule.control)}</td><td>{text(self._shown(_rule_text(rule)))}</td>"
                 f"<td class='dim where'>{text(where)}</td><td>{status}</td><td>{got}</td></tr>"
             )
-        findings = "".join(f"<div class='dim'>{text(str(f))}</div>" for f in stack.findings)
+        findings = "".join(
+            f"<div class='dim'>{text(self._shown(str(f)))}</div>" for f in stack.findings
+        )
         table = (
             "<table><tr><th>type</th><th>control</th><th>module</th><th>line</th><th></th>"
             f"<th>code</th></tr>{''.join(rows)}</table>"
@@ -120,7 +128,7 @@ class StackView:
 
     def __repr__(self) -> str:
         stack = self.stack
-        lines = [f"{stack.service}  ({stack.source or 'no file'})"]
+        lines = [f"{stack.service}  ({self._shown(stack.source or 'no file')})"]
         if stack.start.crash:
             lines.append(f"  pam_start crashes: {stack.start.crash} {stack.start.reason}")
         elif stack.start.code:
@@ -132,9 +140,9 @@ class StackView:
             kind = f"{module_type}{' (other)' if origin else ''}"
             lines.append(
                 f"  {kind:<9} {'  ' * rule.level}{rule.control:<12} "
-                f"{visible(_rule_text(rule))}  {visible(where)}{status}{got}"
+                f"{visible(self._shown(_rule_text(rule)))}  {visible(where)}{status}{got}"
             )
-        lines += [f"  {visible(str(f))}" for f in stack.findings]
+        lines += [f"  {visible(self._shown(str(f)))}" for f in stack.findings]
         return "\n".join(lines)
 
 
@@ -182,7 +190,8 @@ class SimulationView:
                 assumed = " (assumed)" if step.assumed else ""
                 parts.append(
                     f"<div class='msg'>{text(where)} {text(step.module)} {code_span(step.code)}"
-                    f"{text(assumed)} &rarr; {text(step.action)} {text(step.note)}</div>"
+                    f"{text(assumed)} &rarr; {text(step.action)} "
+                    f"{text(shown_lab_text(step.note, self.confdir))}</div>"
                 )
         return f'{CSS}<div class="pamx">{"".join(parts)}</div>'
 
@@ -198,7 +207,7 @@ class SimulationView:
                 assumed = " (assumed)" if step.assumed else ""
                 lines.append(
                     f"      {visible(where)} {step.module} {code_label(step.code)}{assumed}"
-                    f" -> {step.action} {visible(step.note)}".rstrip()
+                    f" -> {step.action} {visible(shown_lab_text(step.note, self.confdir))}".rstrip()
                 )
         return "\n".join(lines)
 

@@ -30,7 +30,7 @@ import ipywidgets as widgets
 
 from pamexplorer.api import loop_thread, service_source
 from pamexplorer.engine import EngineError
-from pamexplorer.labsetup import lab_services
+from pamexplorer.lab import lab_services
 from pamexplorer.pam.codes import Flag, Function, MessageStyle, describe, item_by_name
 from pamexplorer.pam.conversation import ConversationAborted
 from pamexplorer.pam.html import CSS, code_label, crash_body, record_body, text, visible

@@ -8,22 +8,16 @@ through the engine.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-# The test modules import their helpers by name (``from nbkit import ...``) in every import mode.
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
 
 pytest.importorskip("ipywidgets", reason="the jupyter extra is not installed")
 pytest.importorskip("nbformat", reason="nbformat is not installed")
 pytest.importorskip("nbclient", reason="nbclient is not installed")
 
-from nbkit import REPO
+from tests.notebook.nbkit import REPO
 
 
 @pytest.fixture(scope="module")

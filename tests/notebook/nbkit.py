@@ -1,8 +1,4 @@
-"""Helpers for the notebook tests: run a notebook in a kernel, read what its cells showed.
-
-Imported by name (``from nbkit import ...``: pytest puts this directory on ``sys.path``), so
-it does not depend on how a ``tests`` package resolves.
-"""
+"""Helpers for the notebook tests: run a notebook in a kernel, read what its cells showed."""
 
 from __future__ import annotations
 

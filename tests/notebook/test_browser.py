@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nbkit import REPO
 
 from pamexplorer.notebook.lessons import BUNDLED
+from tests.notebook.nbkit import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "screenshots" / "notebook.png"

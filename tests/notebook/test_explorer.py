@@ -11,13 +11,13 @@ from pathlib import Path
 
 import ipywidgets
 import pytest
-from nbkit import cell_text, dump, read_notebook, run_notebook
 
 from pamexplorer.notebook import Explorer
 from pamexplorer.notebook.explorer import CrashEntry
 from pamexplorer.pam.codes import Code, Flag, describe
 from pamexplorer.session import SessionState
 from pamexplorer.stack import list_services
+from tests.notebook.nbkit import cell_text, dump, read_notebook, run_notebook
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nbkit import REPO
+from tests.notebook.nbkit import REPO
 
 
 def pamexplorer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

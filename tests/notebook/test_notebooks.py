@@ -7,7 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from nbkit import (
+
+from pamexplorer.notebook.lessons import BUNDLED, dumps, lesson_notebook
+from pamexplorer.pam.codes import Code
+from pamexplorer.profile import load
+from pamexplorer.runner import skip_reason
+from tests.notebook.nbkit import (
     REPO,
     cell_html,
     cell_text,
@@ -15,11 +20,6 @@ from nbkit import (
     read_notebook,
     run_notebook,
 )
-
-from pamexplorer.notebook.lessons import BUNDLED, dumps, lesson_notebook
-from pamexplorer.pam.codes import Code
-from pamexplorer.profile import load
-from pamexplorer.runner import skip_reason
 
 LESSONS = sorted((REPO / "profiles").glob("*.yaml"))
 
