@@ -1,0 +1,205 @@
+"""The trace shim on the engine child's side (ctypes): load it, record, stream or take events.
+
+:func:`load` loads ``engine/trace/_pamtrace.so`` into a process that has libpam and patches
+libpam's GOT (see ``pamtrace.c``); it returns None when the shim cannot be used, and
+:func:`unavailable_reason` says why. :class:`TracedTransaction` is a :class:`Transaction` whose
+records carry a :class:`~pamexplorer.pam.records.Trace`, in this process (tests, benchmarks);
+an engine child instead streams the raw events to the front end (:class:`ChildTrace`), which
+assembles them, so a crash still leaves the trace up to it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pamexplorer.engine.trace.assemble import TraceBuilder
+from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
+from pamexplorer.engine.trace.events import parse_events
+from pamexplorer.pam import libpam
+from pamexplorer.pam.codes import Function
+from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
+from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.transaction import Transaction
+
+
+class Shim:
+    """The loaded shim's C API."""
+
+    def __init__(self, path: str) -> None:
+        dll = ctypes.CDLL(path)
+        self.dll = dll
+        self.install = dll.pt_install
+        self.install.restype = ctypes.c_int
+        self.install.argtypes = []
+        self._recording = dll.pt_recording
+        self._recording.argtypes = [ctypes.c_int]
+        self._recording.restype = ctypes.c_int
+        self._stream = dll.pt_stream
+        self._stream.argtypes = [ctypes.c_int]
+        self._stream.restype = None
+        self.flush = dll.pt_flush
+        self.flush.argtypes = []
+        self.flush.restype = None
+        self._take = dll.pt_take
+        self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
+        self._take.restype = ctypes.c_void_p
+        self._conversation = dll.pt_conversation
+        self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
+        self._conversation.restype = None
+        self._release = dll.pt_release
+        self._release.argtypes = [ctypes.c_int]
+        self._release.restype = None
+        self._size = ctypes.c_size_t()
+        self._size_ref = ctypes.byref(self._size)
+
+    def recording(self, on: bool) -> bool:
+        return bool(self._recording(1 if on else 0))
+
+    def stream(self, fd: int) -> None:
+        self._stream(fd)
+
+    def take(self) -> bytes:
+        """The raw events recorded since the last take (see ``events.parse_events``)."""
+        address = self._take(self._size_ref)
+        size = self._size.value
+        return ctypes.string_at(address, size) if size else b""
+
+    def conversation(self, count: int, waited_ns: int) -> None:
+        self._conversation(count, waited_ns)
+
+    def release(self, slots: Sequence[int]) -> None:
+        for slot in slots:
+            self._release(slot)
+
+
+_shim: Shim | None = None
+_reason = ""
+
+
+def load() -> Shim | None:
+    """The shim, loaded and installed in this process (once); None when unavailable."""
+    global _shim, _reason
+    if _shim is not None or _reason:
+        return _shim
+    if not SHIM.exists():
+        _reason = NO_COMPILER
+        return None
+    libpam.lib.dll  # noqa: B018 - libpam must be loaded before its GOT can be patched
+    try:
+        shim = Shim(str(SHIM))
+    except OSError as err:
+        _reason = f"the trace shim does not load: {err}"
+        return None
+    installed = shim.install()
+    if installed <= 0:
+        _reason = f"the trace shim found nothing to patch in libpam (code {installed})"
+        return None
+    _shim = shim
+    return shim
+
+
+def unavailable_reason() -> str:
+    """Why :func:`load` returns None ("" when it does not)."""
+    load()
+    return _reason
+
+
+class MarkingConversation:
+    """Tells the shim how many messages each conversation carried, so the front end can give
+    every message to the module invocation that asked."""
+
+    def __init__(self, inner: Conversation, shim: Shim) -> None:
+        self.inner = inner
+        self.shim = shim
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        began = time.perf_counter_ns()
+        try:
+            answers = self.inner.respond(messages)
+        except ConversationAborted:
+            self.shim.conversation(len(messages), time.perf_counter_ns() - began)
+            raise
+        self.shim.conversation(len(messages), time.perf_counter_ns() - began)
+        return answers
+
+
+class TracedTransaction(Transaction):
+    """A :class:`Transaction` whose records carry a trace (``record.trace``).
+
+    ``stream_fd``: write the raw events there as protocol frames as they happen (an engine
+    child: the front end assembles them) instead of assembling them here.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        user: str | None,
+        confdir: str | None = None,
+        conversation: Conversation | None = None,
+        items: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        stream_fd: int | None = None,
+    ) -> None:
+        self.shim = load()
+        inner = conversation or NoConversation()
+        if self.shim is not None:
+            inner = MarkingConversation(inner, self.shim)
+        super().__init__(service, user, confdir, inner, items, env)
+        self.stream_fd = stream_fd
+        self.builder = (
+            TraceBuilder.for_service(service, confdir, unavailable=unavailable_reason())
+            if stream_fd is None
+            else None
+        )
+        self._slots: list[int] = []
+
+    def _traced(self, run: Any, *args: Any) -> CallRecord:
+        shim = self.shim
+        if shim is None:
+            record: CallRecord = run(*args)
+            return self._attach(record, b"")
+        if self.stream_fd is not None:
+            shim.stream(self.stream_fd)
+        shim.take()  # whatever came before (another transaction's leftovers) is not ours
+        shim.recording(True)
+        try:
+            record = run(*args)
+        finally:
+            shim.recording(False)
+            if self.stream_fd is not None:
+                shim.flush()
+                shim.stream(-1)
+        return self._attach(record, shim.take())
+
+    def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
+        events = parse_events(raw)
+        if record.function == "pam_start":
+            self._slots = [e.slot for e in events.lookups if e.slot >= 0 and e.parent < 0]
+            if record.code != 0:
+                self._release()
+        elif record.function == "pam_end":
+            self._release()
+        if self.builder is None:
+            return record
+        trace = self.builder.add(record, events)
+        return dataclasses.replace(record, trace=trace)
+
+    def _release(self) -> None:
+        if self.shim is not None:
+            self.shim.release(self._slots)
+        self._slots = []
+
+    def start(self) -> CallRecord:
+        return self._traced(super().start)
+
+    def call(self, function: Function, flags: int = 0) -> CallRecord:
+        return self._traced(super().call, function, flags)
+
+    def end(self) -> CallRecord:
+        if not self.started or self.ended:
+            return super().end()
+        return self._traced(super().end)
