@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from pamexplorer.calltext import call_line, detail_lines, use_color
+from pamexplorer.calltext import call_line, detail_lines, record_json, trace_lines, use_color
 from pamexplorer.cli import (
     EXIT_CRASH,
     EXIT_FAILED,
@@ -84,6 +84,12 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "-v", "--verbose", action="store_true", help="also show items and PAM environment"
     )
+    sub.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="hide the per-module trace (one line per rule under each call)",
+    )
     sub.add_argument("service", metavar="SERVICE")
     sub.add_argument("user", metavar="USER")
     sub.add_argument("operations", metavar="OPERATION", nargs="+")
@@ -142,8 +148,13 @@ class CallRun:
         return {
             "start": None
             if start is None
-            else {"code": start.code, "name": start.name, "text": start.text},
-            "calls": [c.to_dict() for c in self.calls],
+            else {
+                "code": start.code,
+                "name": start.name,
+                "text": start.text,
+                **({"log": [x.text for x in start.trace.log]} if start.trace else {}),
+            },
+            "calls": [record_json(c) for c in self.calls],
             "end": None
             if self.end is None
             else {"code": self.end.code, "name": self.end.name, "text": self.end.text},
@@ -215,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
         print(call_line(record, color))
         for line in detail_lines(record, verbose=args.verbose):
             print(line)
+        if not args.quiet:
+            for line in trace_lines(record.trace):
+                print(line)
         sys.stdout.flush()
 
     try:
@@ -225,6 +239,9 @@ def run(args: argparse.Namespace) -> int:
         for line in result.crash_output:
             print(f"    output: {line}")
         print(f"error: {result.error.message}")
+        if not args.quiet:
+            for line in trace_lines(result.error.trace):
+                print(line)
     if not text:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

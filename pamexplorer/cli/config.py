@@ -187,7 +187,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from pamexplorer.calltext import call_head
+    from pamexplorer.calltext import call_head, simulation_lines
     from pamexplorer.pam.codes import describe
     from pamexplorer.pam.operation import OperationError, parse_operation
     from pamexplorer.stack.resolve import resolve
@@ -225,11 +225,6 @@ def run_simulate(args: argparse.Namespace) -> int:
     for call in result.calls:
         note = f"  -- {call.note}" if call.note else ""
         print(f"{call_head(call.function, call.flags, call.code, call.name)}  {call.text}{note}")
-        for step in call.path:
-            mark = " (assumed)" if step.assumed else ""
-            note = f"  -- {step.note}" if step.note else ""
-            print(
-                f"    {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
-                f"{describe(step.code).name} ({step.code}){mark} -> {step.action}{note}"
-            )
+        for line in simulation_lines(call):
+            print(line)
     return EXIT_OK

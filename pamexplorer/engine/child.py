@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
+from pamexplorer.engine.tracer import child_transaction
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import ConversationAborted
@@ -91,13 +92,8 @@ class ChildServer:
     def start(self, request: Frame) -> CallRecord:
         if self.transaction is not None:
             raise TransactionError("this engine child already started a transaction")
-        self.transaction = Transaction(
-            request["service"],
-            request.get("user"),
-            confdir=request.get("confdir"),
-            conversation=RemoteConversation(self.channel),
-            items=request.get("items") or {},
-            env=request.get("env") or {},
+        self.transaction = child_transaction(
+            request, RemoteConversation(self.channel), self.channel
         )
         return self.transaction.start()
 

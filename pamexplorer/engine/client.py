@@ -25,9 +25,10 @@ from typing import Any, Protocol
 import pamexplorer
 from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame, close_quietly
+from pamexplorer.engine.trace.collect import TraceCollector
 from pamexplorer.pam.codes import Function, MessageStyle
 from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
-from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.records import CallRecord, Message, Trace
 
 
 class EngineError(Exception):
@@ -51,6 +52,8 @@ class EngineCrashed(EngineError):
         self.message = message
         self.signal = signal_name
         self.status = status
+        #: The trace of the call up to where the child stopped (None: not traced).
+        self.trace: Trace | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class EngineCrashed(EngineError):
             "status": self.status,
             "during": self.during,
             "message": self.message,
+            **({"trace": self.trace.to_dict()} if self.trace is not None else {}),
         }
 
 
@@ -329,6 +333,7 @@ class Session:
         self.in_flight: str | None = None
         self._aborted = False
         self._pending_output = b""
+        self._trace = TraceCollector()
 
     # -- requests -----------------------------------------------------------------------------
     def start(
@@ -347,6 +352,7 @@ class Session:
             "items": dict(items or {}),
             "env": dict(env or {}),
         }
+        self._trace.begin(service, confdir)
         record = self._record(frame, "pam_start")
         self.start_record = record
         if record.code != 0:
@@ -356,6 +362,7 @@ class Session:
 
     def call(self, function: Function, flags: int = 0) -> CallRecord:
         frame = {"op": "call", "function": function.value, "flags": int(flags)}
+        self._trace.in_flight = (function, int(flags))
         return self._record(frame, function.value)
 
     def set_item(self, item: str, value: str) -> int:
@@ -423,7 +430,7 @@ class Session:
         output = self._take_output(final=True)
         if output:
             record = CallRecord(**{**record.__dict__, "output": tuple(output)})
-        return record
+        return self._trace.attach(record)
 
     def _value(self, frame: Frame, during: str) -> Any:
         reply = self._exchange(frame, during)
@@ -444,6 +451,9 @@ class Session:
             while True:
                 reply = self._receive(during)
                 event = reply.get("event")
+                if event == "trace":
+                    self._trace.feed(reply)
+                    continue
                 if event == "conversation":
                     if failure is not None:
                         self.channel.send({"op": "answers", "abort": True})
@@ -493,6 +503,7 @@ class Session:
         except BaseException:
             self.channel.send({"op": "answers", "abort": True})
             raise
+        self._trace.note_answers(messages, answers)  # echo-off answers: scrubbed from the trace
         self.channel.send({"op": "answers", "answers": answers})
 
     # -- output and death ---------------------------------------------------------------------
@@ -526,6 +537,7 @@ class Session:
             error = EngineCrashed("crash", during, f"engine child lost during {during}")
         else:
             error = describe_death(death, during)
+        error.trace = self._trace.crashed()
         self.crashed = error
         self.crash_output = self._take_output(final=True)
         self._close()
@@ -536,6 +548,7 @@ class Session:
         self.server.wait_exit(self.pid)
         seconds = f"{self.timeout:g}"
         error = EngineCrashed("timeout", during, f"timed out after {seconds} s in {during}")
+        error.trace = self._trace.crashed()
         self.crashed = error
         self.crash_output = self._take_output(final=True)
         self._close()

@@ -18,6 +18,7 @@ from typing import Any
 
 from pamexplorer.engine.trace.assemble import TraceBuilder
 from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
+from pamexplorer.engine.trace.collect import scrubbed, secret_answers
 from pamexplorer.engine.trace.events import parse_events
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
@@ -115,6 +116,7 @@ class MarkingConversation:
     def __init__(self, inner: Conversation, shim: Shim) -> None:
         self.inner = inner
         self.shim = shim
+        self.secrets: set[str] = set()
 
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         began = time.perf_counter_ns()
@@ -124,6 +126,7 @@ class MarkingConversation:
             self.shim.conversation(len(messages), time.perf_counter_ns() - began)
             raise
         self.shim.conversation(len(messages), time.perf_counter_ns() - began)
+        self.secrets.update(secret_answers(messages, answers))
         return answers
 
 
@@ -145,9 +148,10 @@ class TracedTransaction(Transaction):
         stream_fd: int | None = None,
     ) -> None:
         self.shim = load()
-        inner = conversation or NoConversation()
+        inner: Conversation = conversation or NoConversation()
+        self.marking: MarkingConversation | None = None
         if self.shim is not None:
-            inner = MarkingConversation(inner, self.shim)
+            inner = self.marking = MarkingConversation(inner, self.shim)
         super().__init__(service, user, confdir, inner, items, env)
         self.stream_fd = stream_fd
         self.builder = (
@@ -186,6 +190,8 @@ class TracedTransaction(Transaction):
         if self.builder is None:
             return record
         trace = self.builder.add(record, events)
+        if self.marking is not None:
+            trace = scrubbed(trace, self.marking.secrets)
         return dataclasses.replace(record, trace=trace)
 
     def _release(self) -> None:
@@ -203,3 +209,21 @@ class TracedTransaction(Transaction):
         if not self.started or self.ended:
             return super().end()
         return self._traced(super().end)
+
+
+def child_transaction(
+    request: dict[str, Any], conversation: Conversation, channel: Any
+) -> Transaction:
+    """The transaction an engine child runs for a ``start`` request: traced (events streamed on
+    ``channel`` as they happen) unless the request says ``"trace": false``. Tells the front
+    end first whether a trace comes, or why not."""
+    args = (request["service"], request.get("user"), request.get("confdir"))
+    items = request.get("items") or {}
+    env = request.get("env") or {}
+    if request.get("trace", True) is False:
+        return Transaction(*args, conversation, items, env)
+    if load() is None:
+        channel.send({"event": "trace", "unavailable": unavailable_reason()})
+        return Transaction(*args, conversation, items, env)
+    channel.send({"event": "trace", "status": "on"})
+    return TracedTransaction(*args, conversation, items, env, stream_fd=channel.fileno())

@@ -377,7 +377,6 @@ class Simulator:
             skip, impression, status = 0, _UNDEF, _MUST_FAIL
             substates = {0: (_UNDEF, _MUST_FAIL, None)}
             steps = list[PathStep]()
-        prefix = f"{pass_}: " if pass_ else ""
 
         def not_run(index: int, why: str) -> None:
             rule = chain[index]
@@ -419,7 +418,7 @@ class Simulator:
                         assumed,
                         level,
                         None,
-                        prefix + "the stack waits; the next call of this function resumes here",
+                        "the stack waits; the next call of this function resumes here",
                         pass_=pass_,
                         rule=rule,
                     )
@@ -433,7 +432,7 @@ class Simulator:
                 cached = self._cache.get(key, retval)
             elif store:
                 self._cache[key] = retval
-            note = prefix
+            note = ""
             if cached < 0 or cached >= RETURN_VALUES:
                 retval = _MUST_FAIL
                 action = ACTION_BAD
@@ -506,11 +505,12 @@ class Simulator:
                     rule=rule,
                 )
             )
+            where = f"{rule.file.rsplit('/', 1)[-1]}:{rule.line}"
             for j in skipped:
-                not_run(j, f"skipped by the jump at {rule.file}:{rule.line}")
+                not_run(j, f"skipped by the jump at {where}")
             for j in ended:
                 what = "substack" if level else "stack"
-                not_run(j, f"{rule.file}:{rule.line} ({label}) ended the {what}")
+                not_run(j, f"{where} ({label}) ended the {what}")
             prev_level = level
             i += 1
         if status == _SUCCESS and impression != _POSITIVE:

@@ -106,6 +106,8 @@ class TraceBuilder:
     #: (id(rule), symbol) -> slot, or None when libpam has no function for it
     functions: dict[tuple[int, str], int | None] = field(default_factory=dict)
     module_paths: dict[int, str] = field(default_factory=dict)
+    #: id(rule) -> whether libpam loaded its module
+    loaded: dict[int, bool] = field(default_factory=dict)
     simulator: Simulator | None = None
     _pending: dict[tuple[int, str | None], Invocation] = field(default_factory=dict)
     _used: dict[tuple[int, str | None], Invocation] = field(default_factory=dict)
@@ -177,6 +179,7 @@ class TraceBuilder:
                 continue
             symbols = TYPE_SYMBOLS[rule.type]
             loaded = at < len(lookups) and _same_file(lookups[at].path, rule.path, self._realpaths)
+            self.loaded[id(rule)] = loaded
             for symbol in symbols:
                 key = (id(rule), symbol)
                 if not loaded:
@@ -301,11 +304,12 @@ class TraceBuilder:
             )  # fmt: skip
         inv = self._used.get((id(rule), step.pass_))
         if inv is None:
-            why = (
-                f"always fails: {rule.fail_reason}"
-                if rule.kind == "always_fail"
-                else "no module function: libpam returns PAM_MODULE_UNKNOWN"
-            )
+            if rule.kind == "always_fail":
+                why = f"always fails: {rule.fail_reason}"
+            elif self.loaded.get(id(rule)):
+                why = "the module has no such function: PAM_MODULE_UNKNOWN"
+            else:
+                why = "the module did not load (see pam_start's log): PAM_MODULE_UNKNOWN"
             return ModuleCall(
                 rule.file, rule.line, rule.type, rule.control, rule.module, rule.args,
                 _chain(rule), rule.level, code=step.code, name=code_name(step.code),

@@ -218,13 +218,12 @@ static int patch_entry(void **where, void *value, ElfW(Addr) relro_lo, ElfW(Addr
     long page = sysconf(_SC_PAGESIZE);
     ElfW(Addr) start = (ElfW(Addr))where & ~(ElfW(Addr))(page - 1);
     int in_relro = (ElfW(Addr))where >= relro_lo && (ElfW(Addr))where < relro_hi;
-    if (mprotect((void *)start, (size_t)page * 2, PROT_READ | PROT_WRITE) != 0) {
-        if (mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) != 0)
-            return -1;
-    }
+    /* an aligned pointer never straddles two pages: only its own page changes */
+    if (mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) != 0)
+        return -1;
     *where = value;
     if (in_relro)
-        mprotect((void *)start, (size_t)page * 2, PROT_READ);
+        mprotect((void *)start, (size_t)page, PROT_READ);
     /* outside RELRO the page was writable already: it stays so */
     return 1;
 }
