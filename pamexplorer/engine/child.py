@@ -14,6 +14,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from pamexplorer.engine import tracer
 from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
 from pamexplorer.engine.tracer import child_transaction
@@ -22,6 +23,9 @@ from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import ConversationAborted
 from pamexplorer.pam.records import CallRecord, Message
 from pamexplorer.pam.transaction import Transaction, TransactionError
+
+# The trace shim is loaded (and libpam patched) once here: in the fork server, before any fork.
+tracer.load()
 
 
 class RemoteConversation:

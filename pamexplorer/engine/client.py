@@ -343,7 +343,9 @@ class Session:
         confdir: str | None = None,
         items: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        trace: bool = True,
     ) -> CallRecord:
+        """``pam_start``; with ``trace`` (the default) every record carries a ``trace``."""
         frame = {
             "op": "start",
             "service": service,
@@ -351,6 +353,7 @@ class Session:
             "confdir": confdir,
             "items": dict(items or {}),
             "env": dict(env or {}),
+            "trace": trace,
         }
         self._trace.begin(service, confdir)
         record = self._record(frame, "pam_start")
@@ -595,12 +598,13 @@ class Engine:
         env: Mapping[str, str] | None = None,
         conversation: Conversation | None = None,
         timeout: float | None = None,
+        trace: bool = True,
     ) -> Session:
         session = self.session(conversation)
         if timeout is not None:
             session.timeout = timeout
         try:
-            session.start(service, user, confdir=confdir, items=items, env=env)
+            session.start(service, user, confdir=confdir, items=items, env=env, trace=trace)
         except BaseException:
             session.close()
             raise

@@ -32,7 +32,7 @@ from pamexplorer.pam.records import (
     unavailable,
 )
 from pamexplorer.stack.model import RETURN_VALUES, TYPE_SYMBOLS, Rule, Stack, action_name
-from pamexplorer.stack.resolve import resolve
+from pamexplorer.stack.resolve import DEBIAN, resolve
 from pamexplorer.stack.simulate import (
     PAM_PRELIM_CHECK,
     PAM_UPDATE_AUTHTOK,
@@ -93,6 +93,50 @@ def _messages(record: CallRecord, events: Events) -> dict[int, tuple[Exchange, .
     return {seq: tuple(found) for seq, found in out.items()}
 
 
+_stacks: dict[tuple[str, str | None], tuple[tuple[object, ...], Stack]] = {}
+
+
+def _signature(stack: Stack, confdir: str | None) -> tuple[object, ...]:
+    """What a resolved stack was read from, as it is now: the files it came from or could come
+    from (a service file created since shadows another), their includes and modules."""
+    if confdir is not None:
+        places = [os.path.join(confdir, stack.name), os.path.join(confdir, "other")]
+    else:
+        places = [
+            os.path.join(d, n)
+            for d in (DEBIAN.pam_d, DEBIAN.dist_d, os.path.dirname(DEBIAN.pam_conf))
+            for n in (stack.name, "other", "pam.conf")
+        ]
+    for rule in (*stack.rules, *stack.other_rules):
+        places.append(rule.file)
+        places.extend(inc.file for inc in rule.origin)
+        if rule.path:
+            places.append(rule.path)
+    out: list[object] = []
+    for place in sorted(set(places)):
+        try:
+            st = os.stat(place)
+        except OSError:
+            out.append((place, None))
+            continue
+        out.append((place, st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def cached_stack(service: str, confdir: str | None) -> Stack:
+    """``resolve(service, confdir)``, reused while none of its files changed (a transaction
+    resolves once for its trace; resolving costs more than a fast transaction)."""
+    key = (service, confdir)
+    hit = _stacks.get(key)
+    if hit is not None and _signature(hit[1], confdir) == hit[0]:
+        return hit[1]
+    stack = resolve(service, confdir)
+    if len(_stacks) > 256:
+        _stacks.clear()
+    _stacks[key] = (_signature(stack, confdir), stack)
+    return stack
+
+
 @dataclass
 class TraceBuilder:
     """Builds the trace of each call of one transaction, in order (the dispatcher's frozen
@@ -116,7 +160,7 @@ class TraceBuilder:
 
     @classmethod
     def for_service(cls, service: str, confdir: str | None, unavailable: str = "") -> TraceBuilder:
-        stack = None if unavailable else resolve(service, confdir)
+        stack = None if unavailable else cached_stack(service, confdir)
         return cls(stack, unavailable)
 
     # -- per record -------------------------------------------------------------------------

@@ -568,6 +568,8 @@ PT_EXPORT const char *pt_take(size_t *len) {
 
 /* Note a conversation of n messages (waited ns) for the invocation running. */
 PT_EXPORT void pt_conversation(int n, long long waited_ns) {
+    if (!recording)
+        return;
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
     put_str(b, "[\"M\",");
