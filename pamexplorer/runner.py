@@ -466,7 +466,7 @@ def call_step(
 def scrub_record(record: CallRecord, secrets: Secrets) -> CallRecord:
     """``record`` with every secret replaced, as :func:`call_step` scrubs a step: message
     texts and answers (an answer that is a secret shows as REDACTED), items, environment
-    values and module output."""
+    values, module output and the trace's arguments, messages and log lines."""
     messages = tuple(
         Exchange.from_dict(_scrub_exchange(m.to_dict(), secrets)) for m in record.messages
     )
@@ -477,6 +477,7 @@ def scrub_record(record: CallRecord, secrets: Secrets) -> CallRecord:
         items={k: None if v is None else secrets.scrub(v) for k, v in record.items.items()},
         env={k: secrets.scrub(v) for k, v in record.env.items()},
         output=tuple(secrets.scrub(line) for line in record.output),
+        trace=None if record.trace is None else record.trace.map_text(secrets.scrub),
     )
 
 

@@ -447,7 +447,7 @@ class Simulator:
             if action == ACTION_RESET:
                 impression, status, decider = substates.get(level, (_UNDEF, _MUST_FAIL, None))
             elif action in (ACTION_OK, ACTION_DONE):
-                undecided = impression == _UNDEF or (impression == _POSITIVE and status == 0)
+                undecided = impression == _UNDEF or (impression == _POSITIVE and status == _SUCCESS)
                 # in a frozen chain a PAM_IGNORE of this call must not become the status
                 if undecided and (retval != _IGNORE or cached == retval):
                     impression, status, decider = _POSITIVE, retval, here
@@ -547,7 +547,7 @@ def simulate(
     stack: Stack, operations: Sequence[Operation], overrides: Sequence[ResultOverride] = ()
 ) -> Simulation:
     """``pam_start`` then ``operations`` on ``stack``; no calls when pam_start would fail."""
-    if stack.start.crash or stack.start.code != 0:
+    if stack.start.crash or stack.start.code != Code.PAM_SUCCESS:
         return Simulation(stack.service, stack.start, ())
     simulator = Simulator(stack, overrides)
     return Simulation(stack.service, stack.start, tuple(simulator.call(op) for op in operations))
