@@ -4,7 +4,6 @@ regenerates the README's screenshots."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from pamexplorer.cli import UsageError, checked_confdir
@@ -45,7 +44,6 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "dir",
         nargs="?",
         default="screenshots",
-        type=Path,
         help="output directory (default: ./screenshots)",
     )
     shots.set_defaults(func=screenshots)
@@ -54,6 +52,8 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 def launch(args: argparse.Namespace) -> int:
     if getattr(args, "command", None) not in (None, ""):
         return 0
+    from pathlib import Path
+
     confdir = Path(checked_confdir(args.confdir)) if args.confdir else None
     profile = None
     if args.profile is not None:
@@ -79,8 +79,11 @@ def launch(args: argparse.Namespace) -> int:
 
 
 def screenshots(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from pamexplorer.tui.screenshots import write_screenshots
 
+    args.dir = Path(args.dir)
     try:
         args.dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 from typing import Any
 
-from pamexplorer.calltext import call_line, detail_lines, record_json, trace_lines, use_color
+from pamexplorer.calltext import (
+    HEAD_WIDTH,
+    call_line,
+    crash_lines,
+    detail_lines,
+    function_head,
+    printable,
+    record_json,
+    trace_lines,
+    use_color,
+)
 from pamexplorer.cli import (
     EXIT_CRASH,
     EXIT_FAILED,
@@ -18,10 +28,11 @@ from pamexplorer.cli import (
     service_source,
 )
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
-from pamexplorer.pam.codes import SETTABLE_ITEMS, item_by_name
+from pamexplorer.pam.codes import SETTABLE_ITEMS, Function, item_by_name
 from pamexplorer.pam.conversation import Conversation, LineConversation, TerminalConversation
 from pamexplorer.pam.operation import Operation, OperationError, parse_operation
-from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.records import CallRecord, Trace
+from pamexplorer.pam.secrets import RememberingConversation, Secrets
 
 EXAMPLES = """\
 operations (pamtester's syntax; flags joined with |):
@@ -36,7 +47,10 @@ examples:
   echo wonderland | pamexplorer call --format json su alice authenticate
 
 On a terminal, prompts are asked interactively (echo-off prompts do not echo); otherwise each
-prompt reads one line from standard input.
+prompt reads one line from standard input. Echo-off answers never show, even when a module
+echoes them back: they print as ********.
+Notes come first: a service without a file of its own (libpam then reads 'other'), and, on the
+system's services, that setcred, open_session and chauthtok act on the real system.
 exit status: 0 every call returned PAM_SUCCESS, 1 a call failed (pam_start included),
 2 bad usage or input, 3 the engine child crashed or timed out.
 """
@@ -125,15 +139,77 @@ def choose_conversation() -> Conversation:
     return LineConversation(sys.stdin)
 
 
-class CallRun:
-    """One ``call`` invocation: the records so far, and how it ended."""
+#: Calls that change the system when the service's modules are real (pam_unix & co.).
+SIDE_EFFECTS = (Function.SETCRED, Function.OPEN_SESSION, Function.CHAUTHTOK)
+REAL_SYSTEM_NOTE = (
+    "note: pam_setcred, pam_open_session and pam_chauthtok act on the real system here "
+    "(passwords, credentials, sessions); use --lab or your own --confdir to try them safely"
+)
+#: The system's service directories: a --confdir pointing there is no sandbox.
+SYSTEM_CONFDIRS = ("/etc/pam.d", "/usr/lib/pam.d", "/usr/local/lib/pam.d")
+#: How ``call`` words a prompt left unanswered: stdin had no line for it.
+NO_ANSWER_HERE = "no answer: end of input, the module got PAM_CONV_ERR"
 
-    def __init__(self) -> None:
+
+def acts_on_real_system(args: argparse.Namespace, confdir: str | None) -> bool:
+    """True unless the services are the lab's or a confdir of the invoking user's own."""
+    if getattr(args, "lab", False):
+        return False
+    if confdir is None:
+        return True
+    real = os.path.realpath(confdir)
+    if real in SYSTEM_CONFDIRS:
+        return True
+    try:
+        return os.stat(real).st_uid != os.getuid()
+    except OSError:
+        return True
+
+
+def service_file(service: str, confdir: str | None) -> tuple[str | None, str | None]:
+    """(the file libpam reads for ``service``, a note when there is none).
+
+    The usual case costs a stat or two; only a service without a file of its own loads the
+    stack resolver, which knows libpam's rules for the rest (pam.conf, ``other``)."""
+    name = service.rsplit("/", 1)[-1].lower()
+    dirs = [confdir] if confdir is not None else ["/etc/pam.d", "/usr/lib/pam.d"]
+    for directory in dirs:
+        path = os.path.join(directory, name)
+        if name and os.path.isfile(path):
+            return path, None
+    from pamexplorer.stack.resolve import resolve
+
+    stack = resolve(service, confdir)
+    if stack.source is not None:
+        return stack.source, None
+    if stack.start.code == 0:
+        return None, f"no file for '{printable(name)}'; libpam uses other"
+    return None, f"no file for '{printable(name)}', and no other: pam_start fails"
+
+
+class CallRun:
+    """One ``call`` invocation: the records so far (secrets scrubbed), and how it ended."""
+
+    def __init__(self, secrets: Secrets | None = None) -> None:
+        self.secrets = secrets or Secrets()
+        self.service_file: str | None = None
+        self.notes: list[str] = []
         self.start: CallRecord | None = None
         self.calls: list[CallRecord] = []
         self.end: CallRecord | None = None
         self.error: EngineCrashed | None = None
+        self.crash_message = ""
         self.crash_output: list[str] = []
+        self.crash_trace: Trace | None = None
+
+    def keep(self, record: CallRecord) -> CallRecord:
+        return self.secrets.scrub_record(record)
+
+    def crashed(self, error: EngineCrashed, output: list[str]) -> None:
+        self.error = error
+        self.crash_message = self.secrets.scrub(error.message)
+        self.crash_output = self.secrets.scrub_lines(output)
+        self.crash_trace = None if error.trace is None else error.trace.map_text(self.secrets.scrub)
 
     @property
     def status(self) -> int:
@@ -145,7 +221,18 @@ class CallRun:
 
     def to_dict(self) -> dict[str, Any]:
         start = self.start
+        error = None
+        if self.error is not None:
+            error = {
+                **self.error.to_dict(),
+                "message": self.crash_message,
+                "output": self.crash_output,
+            }
+            if self.crash_trace is not None:
+                error["trace"] = self.crash_trace.to_dict()
         return {
+            "service_file": self.service_file,
+            "notes": list(self.notes),
             "start": None
             if start is None
             else {
@@ -158,11 +245,52 @@ class CallRun:
             "end": None
             if self.end is None
             else {"code": self.end.code, "name": self.end.name, "text": self.end.text},
-            "error": None
-            if self.error is None
-            else {**self.error.to_dict(), "output": self.crash_output},
+            "error": error,
             "exit_status": self.status,
         }
+
+
+class Printer:
+    """``call``'s text output, written as each call returns."""
+
+    def __init__(
+        self, operations: list[Operation], verbose: bool, color: bool, quiet: bool = False
+    ) -> None:
+        heads = ["pam_start", "pam_end", *(str_head(op) for op in operations)]
+        self.width = max(HEAD_WIDTH, *(len(h) for h in heads))
+        self.verbose = verbose
+        self.quiet = quiet  # no per-module trace lines
+        self.color = color
+        self.warned = False
+
+    def note(self, text: str) -> None:
+        print(text)
+        sys.stdout.flush()
+
+    def record(self, record: CallRecord) -> None:
+        print(call_line(record, self.color, self.width))
+        for line in detail_lines(record, verbose=self.verbose, no_answer=NO_ANSWER_HERE):
+            print(line)
+        if not self.quiet:
+            for line in trace_lines(record.trace):
+                print(line)
+        sys.stdout.flush()
+
+    def crash(self, run_: CallRun) -> None:
+        if run_.error is None:
+            return
+        for line in crash_lines(
+            run_.error.during, run_.crash_message, run_.crash_output, self.color, self.width
+        ):
+            print(line)
+        print(f"error: {printable(run_.crash_message)}")
+        if not self.quiet:
+            for line in trace_lines(run_.crash_trace):
+                print(line)
+
+
+def str_head(operation: Operation) -> str:
+    return function_head(operation.function.value, operation.flags)
 
 
 def execute(
@@ -170,35 +298,51 @@ def execute(
     operations: list[Operation],
     run_: CallRun,
     conversation: Conversation,
-    emit: Any,
+    printer: Printer | None,
 ) -> None:
     engine = Engine(timeout=args.timeout, direct=True)
     session: Session | None = None
     with service_source(args) as confdir:
+        run_.service_file, note = service_file(args.service, confdir)
+        if note is not None:
+            run_.notes.append(note)
+            if printer is not None:
+                printer.note(f"note: {printable(note)}")
+        real = acts_on_real_system(args, confdir)
         try:
-            session = engine.session(conversation)
-            run_.start = session.start(
-                args.service,
-                args.user,
-                confdir=confdir,
-                items=parse_items(args.items),
-                env=parse_pairs(args.env, "-E"),
+            session = engine.session(RememberingConversation(conversation, run_.secrets))
+            run_.start = run_.keep(
+                session.start(
+                    args.service,
+                    args.user,
+                    confdir=confdir,
+                    items=parse_items(args.items),
+                    env=parse_pairs(args.env, "-E"),
+                )
             )
-            emit(run_.start)
+            if printer is not None:
+                printer.record(run_.start)
             if run_.start.code != 0:
                 return
             for operation in operations:
-                record = session.call(operation.function, operation.flags)
+                warn = real and operation.function in SIDE_EFFECTS
+                if warn and REAL_SYSTEM_NOTE not in run_.notes:
+                    run_.notes.append(REAL_SYSTEM_NOTE)
+                    if printer is not None:
+                        printer.note(REAL_SYSTEM_NOTE)
+                record = run_.keep(session.call(operation.function, operation.flags))
                 run_.calls.append(record)
-                emit(record)
+                if printer is not None:
+                    printer.record(record)
                 if record.code != 0 and not args.keep_going:
                     break
-            run_.end = session.end()
-            if run_.end is not None:
-                emit(run_.end)
+            end = session.end()
+            if end is not None:
+                run_.end = run_.keep(end)
+                if printer is not None:
+                    printer.record(run_.end)
         except EngineCrashed as err:
-            run_.error = err
-            run_.crash_output = session.crash_output if session is not None else []
+            run_.crashed(err, session.crash_output if session is not None else [])
         finally:
             # Also on Ctrl-C: pam_end when the child is idle (an interrupted prompt was
             # refused and its call returned), a kill when a module never answered.
@@ -217,32 +361,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("call: --timeout: expected a number of seconds greater than 0")
 
     result = CallRun()
-    color = use_color(sys.stdout)
     text = args.format == "text"
-
-    def emit(record: CallRecord) -> None:
-        if not text:
-            return
-        print(call_line(record, color))
-        for line in detail_lines(record, verbose=args.verbose):
-            print(line)
-        if not args.quiet:
-            for line in trace_lines(record.trace):
-                print(line)
-        sys.stdout.flush()
-
+    printer = Printer(operations, args.verbose, use_color(sys.stdout), args.quiet) if text else None
     try:
-        execute(args, operations, result, choose_conversation(), emit)
+        execute(args, operations, result, choose_conversation(), printer)
     except EngineError as err:
-        raise UsageError(f"call: {err}") from None
-    if text and result.error is not None:
-        for line in result.crash_output:
-            print(f"    output: {line}")
-        print(f"error: {result.error.message}")
-        if not args.quiet:
-            for line in trace_lines(result.error.trace):
-                print(line)
-    if not text:
+        raise UsageError(f"call: {result.secrets.scrub(str(err))}") from None
+    if printer is not None:
+        printer.crash(result)
+    else:
+        import json
+
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     return result.status

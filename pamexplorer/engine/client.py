@@ -68,6 +68,8 @@ class EngineCrashed(EngineError):
 
 @dataclass(frozen=True)
 class ExitStatus:
+    """How an engine child ended: killed by a signal, or exited with a status."""
+
     signal: str | None
     status: int | None
 

@@ -196,6 +196,8 @@ _FUNCTION_FLAGS = {
 
 @dataclass(frozen=True)
 class CodeInfo:
+    """Everything known about one return code (see :func:`describe`)."""
+
     code: int
     name: str
     text: str

@@ -16,6 +16,7 @@ from typing import Generic, Protocol, TextIO, TypeVar
 
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.records import REDACTED, Exchange, Message, record_exchange
+from pamexplorer.pam.text import printable_lines
 
 __all__ = [
     "REDACTED",
@@ -86,7 +87,9 @@ class TerminalConversation:
     """Asks a person at the controlling terminal; echo-off prompts do not echo.
 
     Info and error messages are written to ``out`` (stderr by default) as they arrive, so the
-    person sees them before the next prompt. End of input aborts the conversation.
+    person sees them before the next prompt. Module text is written with its control
+    characters escaped (a multi-line message as several lines). End of input aborts the
+    conversation.
     """
 
     def __init__(self, out: TextIO | None = None) -> None:
@@ -95,18 +98,21 @@ class TerminalConversation:
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         answers: list[str | None] = []
         for message in messages:
+            *above, last = printable_lines(message.text)
+            for line in above:
+                self.out.write(line + "\n")
             try:
                 if message.style is MessageStyle.PAM_PROMPT_ECHO_OFF:
-                    answers.append(getpass.getpass(message.text, stream=self.out))
+                    answers.append(getpass.getpass(last, stream=self.out))
                 elif message.style is MessageStyle.PAM_PROMPT_ECHO_ON:
-                    self.out.write(message.text)
+                    self.out.write(last)
                     self.out.flush()
                     line = sys.stdin.readline()
                     if not line:
                         raise EOFError
                     answers.append(line.rstrip("\n"))
                 else:
-                    self.out.write(message.text + "\n")
+                    self.out.write(last + "\n")
                     answers.append(None)
             except EOFError:
                 raise ConversationAborted("end of input at a prompt") from None

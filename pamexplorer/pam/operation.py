@@ -16,6 +16,8 @@ class OperationError(ValueError):
 
 @dataclass(frozen=True)
 class Operation:
+    """One call to make: a function and its flags."""
+
     function: Function
     flags: int = 0
 

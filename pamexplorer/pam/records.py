@@ -18,6 +18,8 @@ REDACTED = "********"
 
 @dataclass(frozen=True)
 class Message:
+    """A message from a module, as the conversation receives it."""
+
     style: MessageStyle
     text: str
 

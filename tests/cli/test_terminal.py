@@ -1,0 +1,182 @@
+"""The terminal belongs to the user (issue 9 §2): text that is not ours reaches it escaped, in
+the interactive conversation, in usage errors, and never fails to encode (undecodable bytes on
+a strict UTF-8 stdout, or under ``LC_ALL=C``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pamexplorer.calltext import printable as calltext_printable
+from pamexplorer.pam.text import printable, printable_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "hunter2-\u00e9t\u00e9"
+
+#: A module that sends terminal attacks in every message style it can, then asks for a password.
+HOSTILE = """
+#include <stdio.h>
+#include <string.h>
+static int say(pam_handle_t *h, int style, const char *text, char **answer) {
+    const struct pam_conv *conv; struct pam_message m = { style, text };
+    const struct pam_message *mp = &m; struct pam_response *r = NULL;
+    if (pam_get_item(h, PAM_CONV, (const void **)&conv) != PAM_SUCCESS) return 19;
+    int rc = conv->conv(1, &mp, &r, conv->appdata_ptr);
+    if (rc == PAM_SUCCESS && answer && r) *answer = r->resp;
+    return rc;
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
+    char *pw = NULL;
+    say(h, PAM_TEXT_INFO, "\\033]52;c;cm0gLXJmIC8K\\007clipboard\\033[2J", NULL);
+    say(h, PAM_ERROR_MSG, "\\033]0;owned title\\007line one\\nline two\\r", NULL);
+    say(h, PAM_TEXT_INFO, "bad bytes: \\xff\\xfe end", NULL);
+    printf("module output \\033[31mred\\xff\\n"); fflush(stdout);
+    pam_set_item(h, 4, "\\033[2Jhost\\xfe");                      /* PAM_RHOST */
+    pam_putenv(h, "TERMATTACK=\\033]52;c;eA==\\007\\xff");
+    if (say(h, PAM_PROMPT_ECHO_OFF, "\\033[8mPass\\033[0mword: ", &pw) != PAM_SUCCESS) return 7;
+    return pw ? 0 : 7;
+}
+"""
+
+
+def test_printable_escapes_controls_and_undecodable_bytes() -> None:
+    assert printable("plain text, caf\u00e9") == "plain text, caf\u00e9"
+    assert printable("a\x1b[2Jb\x07") == "a\\x1b[2Jb\\x07"
+    assert printable("tab\tnl\ncr\r") == "tab\\tnl\\ncr\\r"
+    assert printable(b"name\xff".decode("utf-8", "surrogateescape")) == "name\\xff"
+    assert printable("\u2028\u202e\x9b") == "\\u2028\\u202e\\x9b"
+    assert printable_lines("one\ntwo\x1b\n") == ["one", "two\\x1b"]
+    assert calltext_printable is printable  # one implementation, re-exported
+    for text in ("\udcff", "\x1b\udc80", "\ud800"):
+        printable(text).encode("utf-8")  # always encodable
+
+
+@pytest.fixture
+def hostile(service_dir, c_module) -> Path:
+    module = c_module("hostile", HOSTILE)
+    return service_dir({"hostile": f"auth required {module}\n"})
+
+
+def read_until(fd: int, needle: bytes, seen: bytearray, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {needle!r} in {bytes(seen)!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            assert chunk, f"EOF before {needle!r} in {bytes(seen)!r}"
+            seen += chunk
+
+
+def test_interactive_conversation_shows_module_text_escaped(hostile: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", LANG="C.UTF-8", TERM="dumb")
+    argv = [sys.executable, "-m", "pamexplorer", "call", "--confdir", str(hostile)]
+    argv += ["hostile", "alice", "authenticate"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a person's terminal is its controlling terminal
+        os.execve(sys.executable, argv, env)
+    seen = bytearray()
+    try:
+        read_until(fd, b"word: ", seen)
+        os.write(fd, SECRET.encode() + b"\n")
+        read_until(fd, b"pam_end", seen)
+        while True:  # the rest, up to EOF
+            ready, _, _ = select.select([fd], [], [], 10)
+            try:
+                chunk = os.read(fd, 4096) if ready else b""
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    out = bytes(seen)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"\x1b" not in out and b"\x07" not in out  # nothing reached the terminal raw
+    assert SECRET.encode() not in out  # echo off
+    text = out.decode("utf-8")
+    assert "\\x1b]52;c;cm0gLXJmIC8K\\x07clipboard\\x1b[2J" in text
+    assert "\\x1b]0;owned title\\x07line one\r\nline two\\r" in text  # a message on two lines
+    assert "bad bytes: \ufffd\ufffd end" in text
+    assert "\\x1b[8mPass\\x1b[0mword: " in text
+
+
+@pytest.mark.parametrize("locale_env", [{"LANG": "C.UTF-8"}, {"LC_ALL": "C", "LANG": "C"}])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_undecodable_text_never_breaks_a_strict_stdout(
+    hostile: Path, locale_env: dict[str, str], fmt: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LC_ALL", "LANG")}
+    env.update(PYTHONPATH=str(ROOT), **locale_env)
+
+    def run(*args: str | bytes, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "pamexplorer", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+
+    common = ["call", "-v", "--format", fmt, "--confdir", str(hostile)]
+    done = run(*common, "hostile", "alice", "authenticate", stdin=b"pw\n")
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and b"\x1b" not in done.stdout
+    if fmt == "json":
+        data = json.loads(done.stdout)
+        assert data["calls"][0]["items"]["rhost"] == "\x1b[2Jhost\ufffd"
+    else:
+        assert b"item rhost = \\x1b[2Jhost" in done.stdout
+        assert b"env TERMATTACK=\\x1b]52;c;eA==\\x07" in done.stdout
+    # a service name and a user that are not UTF-8, straight from argv
+    odd = run(*common, b"svc\xff\x1b[2J", b"us\xfeer", "authenticate")
+    assert b"Traceback" not in odd.stderr, odd.stderr
+    assert b"\x1b" not in odd.stdout + odd.stderr
+    assert odd.returncode in (1, 2)
+    if fmt == "text" and odd.returncode == 1:
+        assert b"svc\\xff\\x1b[2J" in odd.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "--bogus\x1b]0;t\x07", "svc", "alice", "authenticate"],
+        ["call", "svc", "alice", "authenticate\x1b[2J"],
+        ["call", "-I", "tty\x1b[2J=x", "svc", "alice", "authenticate"],
+        ["call", "-I", "tty=\x1b[2J", "-I", "nope\x9b=1", "svc", "alice", "authenticate"],
+        ["no-such-command\x1b[2J"],
+        ["codes", "\x1b[2J"],
+    ],
+)
+def test_usage_errors_quote_argv_escaped(args: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "pamexplorer", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        "\x1b" not in result.stderr and "\x07" not in result.stderr and "\x9b" not in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert "\\x1b" in result.stderr or "\\x9b" in result.stderr
