@@ -102,7 +102,8 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         "-q",
         "--quiet",
         action="store_true",
-        help="hide the per-module trace (one line per rule under each call)",
+        help="hide the per-module trace (one line per rule under each call); text output "
+        "then skips tracing altogether",
     )
     sub.add_argument("service", metavar="SERVICE")
     sub.add_argument("user", metavar="USER")
@@ -283,10 +284,10 @@ class Printer:
             run_.error.during, run_.crash_message, run_.crash_output, self.color, self.width
         ):
             print(line)
-        print(f"error: {printable(run_.crash_message)}")
-        if not self.quiet:
+        if not self.quiet:  # the modules up to the one that never returned
             for line in trace_lines(run_.crash_trace):
                 print(line)
+        print(f"error: {printable(run_.crash_message)}")
 
 
 def str_head(operation: Operation) -> str:
@@ -318,6 +319,7 @@ def execute(
                     confdir=confdir,
                     items=parse_items(args.items),
                     env=parse_pairs(args.env, "-E"),
+                    trace=args.format == "json" or not args.quiet,
                 )
             )
             if printer is not None:

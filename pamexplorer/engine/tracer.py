@@ -132,8 +132,9 @@ class MarkingConversation:
 class TracedTransaction(Transaction):
     """A :class:`Transaction` whose records carry a trace (``record.trace``).
 
-    ``stream_fd``: write the raw events there as protocol frames as they happen (an engine
-    child: the front end assembles them) instead of assembling them here.
+    ``stream_fd`` (an engine child's protocol socket): also write a copy of the raw events
+    there as protocol frames as they happen, so the front end still has the trace up to a
+    crash or a hang (``engine.trace.collect``).
     """
 
     def __init__(
@@ -153,11 +154,7 @@ class TracedTransaction(Transaction):
             inner = self.marking = MarkingConversation(inner, self.shim)
         super().__init__(service, user, confdir, inner, items, env)
         self.stream_fd = stream_fd
-        self.builder = (
-            TraceBuilder.for_service(service, confdir, unavailable=unavailable_reason())
-            if stream_fd is None
-            else None
-        )
+        self.builder = TraceBuilder.for_service(service, confdir, unavailable_reason())
         self._slots: list[int] = []
 
     def _traced(self, run: Any, *args: Any) -> CallRecord:
@@ -172,10 +169,11 @@ class TracedTransaction(Transaction):
         shim.recording(True)
         try:
             record = run(*args)
+            if self.stream_fd is not None and record.function == "pam_start":
+                shim.flush()  # the lookups: the front end maps slots to rules with them
         finally:
             shim.recording(False)
             if self.stream_fd is not None:
-                shim.flush()
                 shim.stream(-1)
         return self._attach(record, shim.take())
 
@@ -187,8 +185,6 @@ class TracedTransaction(Transaction):
                 self._release()
         elif record.function == "pam_end":
             self._release()
-        if self.builder is None:
-            return record
         trace = self.builder.add(record, events)
         if self.marking is not None:
             trace = scrubbed(trace, self.marking.secrets)
@@ -225,8 +221,8 @@ def child_transaction(
     env = request.get("env") or {}
     if request.get("trace", True) is False:
         return Transaction(*args, conversation, items, env)
-    if load() is None:
+    if load() is None:  # its records say why there is no trace
         channel.send({"event": "trace", "unavailable": unavailable_reason()})
-        return Transaction(*args, conversation, items, env)
+        return TracedTransaction(*args, conversation, items, env)
     channel.send({"event": "trace", "status": "on"})
     return TracedTransaction(*args, conversation, items, env, stream_fd=channel.fileno())

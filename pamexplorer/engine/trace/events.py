@@ -25,6 +25,8 @@ def _text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Lookup:
+    """libpam looked up a ``pam_sm_*`` function (slot -1: none given out)."""
+
     slot: int
     symbol: str
     path: str
@@ -34,6 +36,8 @@ class Lookup:
 
 @dataclass
 class Invocation:
+    """One call of a module function (``code`` None: it never returned)."""
+
     seq: int
     parent: int
     slot: int

@@ -13,8 +13,9 @@
  *   then forward to the real function exactly as without the shim.
  *
  * Events are JSON arrays, each followed by a comma, in a buffer the caller takes with
- * pt_take(); with pt_stream(fd) they are also written to fd as protocol frames
- * {"event":"trace","events":[...]} as they happen, so a crash leaves the trace up to it.
+ * pt_take(); with pt_stream(fd) a copy is also written to fd as protocol frames
+ * {"event":"trace","events":[...]} as they happen (an invocation's start and every log line at
+ * once), so a crash leaves the trace up to it.
  * Bytes >= 0x80 in strings are written as \u00XX (the reader maps them back through latin-1).
  */
 #define _GNU_SOURCE
@@ -83,6 +84,7 @@ static __thread int depth;
 struct buffer {
     char *data;
     size_t len, cap;
+    size_t sent; /* how much of it the stream already carried */
 };
 static struct buffer buffers[2];
 static int active; /* the buffer being written; the other one was handed out by pt_take */
@@ -157,16 +159,18 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Write everything pending to the stream as one frame (lock held). */
+/* Write what the stream has not carried yet as one frame (lock held). The events stay in the
+ * buffer for pt_take: the stream is a copy, for a reader that must see them even if this
+ * process dies. */
 static void flush_locked(void) {
     struct buffer *b = &buffers[active];
-    if (stream_fd < 0 || b->len == 0)
+    if (stream_fd < 0 || b->len <= b->sent)
         return;
     static const char head[] = "{\"event\":\"trace\",\"events\":[";
     static const char tail[] = "]}\n";
     struct iovec iov[3] = {
         {(void *)head, sizeof head - 1},
-        {b->data, b->len - 1}, /* without the last comma */
+        {b->data + b->sent, b->len - b->sent - 1}, /* without the last comma */
         {(void *)tail, sizeof tail - 1},
     };
     int idx = 0;
@@ -190,7 +194,7 @@ static void flush_locked(void) {
             iov[idx].iov_len -= (size_t)sent;
         }
     }
-    b->len = 0;
+    b->sent = b->len;
 }
 
 static long current(void) { return depth > 0 ? current_stack[depth - 1] : -1; }
@@ -560,6 +564,7 @@ PT_EXPORT const char *pt_take(size_t *len) {
     struct buffer *b = &buffers[active];
     active ^= 1;
     buffers[active].len = 0;
+    buffers[active].sent = 0;
     *len = b->len;
     const char *data = b->data ? b->data : "";
     pthread_mutex_unlock(&lock);
