@@ -14,18 +14,14 @@ import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from pamexplorer.engine import tracer
 from pamexplorer.engine.environment import child_environment
 from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
-from pamexplorer.engine.tracer import child_transaction
+from pamexplorer.engine.tracer import TracedTransaction, child_transaction
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import ConversationAborted
 from pamexplorer.pam.records import CallRecord, Message
 from pamexplorer.pam.transaction import Transaction, TransactionError
-
-# The trace shim is loaded (and libpam patched) once here: in the fork server, before any fork.
-tracer.load()
 
 
 class RemoteConversation:
@@ -108,7 +104,11 @@ class ChildServer:
 
     def reply_record(self, record: CallRecord) -> None:
         libpam.flush_stdio()
-        self.channel.send({"event": "record", "record": record.to_dict()})
+        frame: Frame = {"event": "record", "record": record.to_dict()}
+        if isinstance(self.transaction, TracedTransaction):  # what the front end's trace needs
+            frame["trace_events"] = self.transaction.stream_rest()
+            frame["trace_unavailable"] = self.transaction.unavailable
+        self.channel.send(frame)
 
     def reply_value(self, value: Any) -> None:
         self.channel.send({"event": "value", "value": value})

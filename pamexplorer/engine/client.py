@@ -356,6 +356,9 @@ class Session:
             "items": dict(items or {}),
             "env": dict(env or {}),
             "trace": trace,
+            # a one-shot front end (a direct fork) lets the child assemble the trace; a
+            # long-lived one assembles it here, with the stack layer loaded and cached
+            "assemble": self.server is _direct,
         }
         self._trace.begin(service, confdir)
         record = self._record(frame, "pam_start")
@@ -432,6 +435,7 @@ class Session:
         if reply.get("event") != "record":
             raise EngineError(f"unexpected reply to {during}: {reply.get('event')!r}")
         record = CallRecord.from_dict(reply["record"])
+        self._trace.feed_record(reply)
         output = self._take_output(final=True)
         if output:
             record = CallRecord(**{**record.__dict__, "output": tuple(output)})

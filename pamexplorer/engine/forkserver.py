@@ -21,11 +21,15 @@ import socket
 import sys
 import time
 
+from pamexplorer.engine import tracer
 from pamexplorer.engine.child import become_child
 from pamexplorer.engine.protocol import ChannelClosed, Frame, close_quietly
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
+
+# The trace shim and the code that assembles traces, loaded once before any fork.
+tracer.preload()
 
 #: Seconds children get to finish once the front end is gone.
 SHUTDOWN_GRACE = 1.5

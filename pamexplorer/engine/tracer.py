@@ -11,11 +11,11 @@ assembles them, so a crash still leaves the trace up to it.
 from __future__ import annotations
 
 import ctypes
+import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pamexplorer.engine.trace.assemble import TraceBuilder
 from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
 from pamexplorer.engine.trace.collect import scrubbed, secret_answers
 from pamexplorer.engine.trace.events import parse_events
@@ -24,6 +24,9 @@ from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
 from pamexplorer.pam.records import CallRecord, Message
 from pamexplorer.pam.transaction import Transaction
+
+if TYPE_CHECKING:
+    from pamexplorer.engine.trace.assemble import TraceBuilder
 
 
 class Shim:
@@ -47,6 +50,9 @@ class Shim:
         self._take = dll.pt_take
         self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._take.restype = ctypes.c_void_p
+        self._unsent = dll.pt_unsent
+        self._unsent.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
+        self._unsent.restype = ctypes.c_void_p
         self._conversation = dll.pt_conversation
         self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
         self._conversation.restype = None
@@ -65,6 +71,12 @@ class Shim:
     def take(self) -> bytes:
         """The raw events recorded since the last take (see ``events.parse_events``)."""
         address = self._take(self._size_ref)
+        size = self._size.value
+        return ctypes.string_at(address, size) if size else b""
+
+    def unsent(self) -> bytes:
+        """The events not streamed yet (from now on counted as streamed)."""
+        address = self._unsent(self._size_ref)
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
@@ -102,6 +114,13 @@ def load() -> Shim | None:
     return shim
 
 
+def preload() -> None:
+    """Load the shim and the code that assembles traces now (the fork server, before forking,
+    so that no child pays for either)."""
+    load()
+    import pamexplorer.engine.trace.assemble  # noqa: F401
+
+
 def unavailable_reason() -> str:
     """Why :func:`load` returns None ("" when it does not)."""
     load()
@@ -134,7 +153,9 @@ class TracedTransaction(Transaction):
 
     ``stream_fd`` (an engine child's protocol socket): also write a copy of the raw events
     there as protocol frames as they happen, so the front end still has the trace up to a
-    crash or a hang (``engine.trace.collect``).
+    crash or a hang (``engine.trace.collect``). ``assemble`` False: leave the records without
+    a trace, the front end assembles it from that stream (a long-lived front end has the
+    stack layer loaded and its files cached; a forked child would pay for both every time).
     """
 
     def __init__(
@@ -146,6 +167,7 @@ class TracedTransaction(Transaction):
         items: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
         stream_fd: int | None = None,
+        assemble: bool = True,
     ) -> None:
         self.shim = load()
         inner: Conversation = conversation or NoConversation()
@@ -154,8 +176,26 @@ class TracedTransaction(Transaction):
             inner = self.marking = MarkingConversation(inner, self.shim)
         super().__init__(service, user, confdir, inner, items, env)
         self.stream_fd = stream_fd
-        self.builder = TraceBuilder.for_service(service, confdir, unavailable_reason())
+        self.builder: TraceBuilder | None = None
+        if assemble or stream_fd is None:
+            # imported here: a child that only streams never loads the stack layer
+            from pamexplorer.engine.trace.assemble import TraceBuilder
+
+            self.builder = TraceBuilder.for_service(service, confdir, unavailable_reason())
         self._slots: list[int] = []
+        #: Events of the last call the stream did not carry: the engine child sends them with
+        #: the record (:meth:`stream_rest`), one frame fewer per call.
+        self._rest = b""
+
+    @property
+    def unavailable(self) -> str:
+        """Why there is no trace ("" when there is one)."""
+        return "" if self.shim is not None else unavailable_reason()
+
+    def stream_rest(self) -> list[list[Any]]:
+        """The last call's events not streamed yet, as the front end takes them."""
+        rest, self._rest = self._rest, b""
+        return json.loads(b"[" + rest.rstrip(b",") + b"]") if rest else []
 
     def _traced(self, run: Any, *args: Any) -> CallRecord:
         shim = self.shim
@@ -171,6 +211,8 @@ class TracedTransaction(Transaction):
             record = run(*args)
             if self.stream_fd is not None and record.function == "pam_start":
                 shim.flush()  # the lookups: the front end maps slots to rules with them
+            elif self.stream_fd is not None and self.builder is None:
+                self._rest = shim.unsent()  # the front end assembles: it needs them all
         finally:
             shim.recording(False)
             if self.stream_fd is not None:
@@ -185,6 +227,8 @@ class TracedTransaction(Transaction):
                 self._release()
         elif record.function == "pam_end":
             self._release()
+        if self.builder is None:
+            return record
         trace = self.builder.add(record, events)
         if self.marking is not None:
             trace = scrubbed(trace, self.marking.secrets)
@@ -214,15 +258,13 @@ def child_transaction(
     request: dict[str, Any], conversation: Conversation, channel: Any
 ) -> Transaction:
     """The transaction an engine child runs for a ``start`` request: traced (events streamed on
-    ``channel`` as they happen) unless the request says ``"trace": false``. Tells the front
-    end first whether a trace comes, or why not."""
+    ``channel`` as they happen) unless the request says ``"trace": false``; the records carry
+    their trace unless it says ``"assemble": false``."""
     args = (request["service"], request.get("user"), request.get("confdir"))
     items = request.get("items") or {}
     env = request.get("env") or {}
     if request.get("trace", True) is False:
         return Transaction(*args, conversation, items, env)
-    if load() is None:  # its records say why there is no trace
-        channel.send({"event": "trace", "unavailable": unavailable_reason()})
-        return TracedTransaction(*args, conversation, items, env)
-    channel.send({"event": "trace", "status": "on"})
-    return TracedTransaction(*args, conversation, items, env, stream_fd=channel.fileno())
+    assemble = bool(request.get("assemble", True))
+    fd = channel.fileno() if load() is not None else None
+    return TracedTransaction(*args, conversation, items, env, stream_fd=fd, assemble=assemble)

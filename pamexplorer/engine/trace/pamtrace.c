@@ -558,6 +558,18 @@ PT_EXPORT void pt_flush(void) {
     pthread_mutex_unlock(&lock);
 }
 
+/* The events the stream has not carried yet, now counted as carried (the caller sends them
+ * itself, with its reply): a pointer valid until the next event or pt_take. */
+PT_EXPORT const char *pt_unsent(size_t *len) {
+    pthread_mutex_lock(&lock);
+    struct buffer *b = &buffers[active];
+    const char *data = b->data ? b->data + b->sent : "";
+    *len = b->len - b->sent;
+    b->sent = b->len;
+    pthread_mutex_unlock(&lock);
+    return data;
+}
+
 /* The events recorded since the last call: a pointer valid until the next pt_take. */
 PT_EXPORT const char *pt_take(size_t *len) {
     pthread_mutex_lock(&lock);
