@@ -7,6 +7,9 @@
 2. Never stuck: while a module blocks for 3 s inside pam_authenticate (built here with cc),
    key presses are still answered. Each press opens or closes the code reference; its latency
    is the time until the screen has changed. Target: every press within 100 ms.
+3. Linear in messages: one pam_authenticate whose module sends N info messages through the
+   conversation (N = 1,000 and 10,000), timed from the key press to the finished call drawn.
+   Target: the 10k/1k ratio near 10 (linear), not 100 (quadratic).
 
 Usage: python3 bench/bench_tui.py [runs]
 """
@@ -232,10 +235,94 @@ def responsiveness_section() -> None:
     )
 
 
+FLOOD_SOURCE = """
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+typedef int (*get_item_fn)(const void *, int, const void **);
+struct pam_message { int msg_style; const char *msg; };
+struct pam_response { char *resp; int resp_retcode; };
+struct pam_conv {
+    int (*conv)(int, const struct pam_message **, struct pam_response **, void *);
+    void *appdata_ptr;
+};
+__attribute__((visibility("default")))
+int pam_sm_authenticate(void *pamh, int flags, int argc, const char **argv) {
+    /* libpam is loaded without RTLD_GLOBAL: look pam_get_item up in it. */
+    void *lib = dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD);
+    get_item_fn get_item = lib ? (get_item_fn)dlsym(lib, "pam_get_item") : 0;
+    const struct pam_conv *conv = 0;
+    if (!get_item || get_item(pamh, 5, (const void **)&conv) != 0 || !conv) return 19;
+    int count = argc > 0 ? atoi(argv[0]) : 1000;
+    char text[64];
+    for (int i = 0; i < count; i++) {
+        snprintf(text, sizeof text, "message %d of a long welcome", i);
+        struct pam_message msg = { 4, text };
+        const struct pam_message *msgs[1] = { &msg };
+        struct pam_response *resp = 0;
+        if (conv->conv(1, msgs, &resp, conv->appdata_ptr) != 0) return 19;
+        if (resp) { free(resp[0].resp); free(resp); }
+    }
+    return 0;
+}
+"""
+
+
+async def render_time(confdir: Path, service: str) -> float:
+    """Seconds from pressing ``a`` to the finished call drawn in the timeline."""
+    sys.path.insert(0, str(ROOT))
+    from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+    from pamexplorer.tui.screens.transaction import TransactionScreen
+
+    app = PamExplorerApp(
+        LaunchOptions(confdir=confdir, service=service, user="nobody", stable=True)
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TransactionScreen)
+        await pilot.press("n")
+        while screen.busy:
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        await pilot.press("a")
+        while screen.busy or screen.timeline.entries[-1].record is None:
+            await asyncio.sleep(0.005)
+        await pilot.pause()  # the finished entry drawn
+        return time.perf_counter() - started
+
+
+def messages_section() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise RuntimeError("a C compiler (cc) is needed for the flood module")
+        source = Path(tmp) / "flood.c"
+        source.write_text(FLOOD_SOURCE)
+        module = Path(tmp) / "pam_flood.so"
+        subprocess.run(
+            [cc, "-shared", "-fPIC", "-O1", "-o", str(module), str(source)],
+            check=True,
+            capture_output=True,
+        )
+        confdir = Path(tmp) / "pam.d"
+        confdir.mkdir()
+        counts = (1_000, 10_000)
+        for count in counts:
+            (confdir / f"flood{count}").write_text(f"auth required {module} {count}\n")
+        times = {count: asyncio.run(render_time(confdir, f"flood{count}")) for count in counts}
+    print("one conversation call with N info messages, key press to the call drawn:")
+    for count in counts:
+        each = times[count] / count * 1e3
+        print(f"  {count:6,} messages  {times[count]:6.2f} s  ({each:.2f} ms each)")
+    ratio = times[10_000] / times[1_000]
+    print(f"  10k/1k ratio {ratio:.1f} (linear: ~10, quadratic: ~100)")
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else RUNS
     startup_section(runs)
     responsiveness_section()
+    messages_section()
 
 
 if __name__ == "__main__":

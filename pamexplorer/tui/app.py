@@ -15,11 +15,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+
+from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
+from pamexplorer.tui.sources import LAB_USER
+
+if TYPE_CHECKING:
+    from pamexplorer.engine.aio import AsyncEngine
+    from pamexplorer.session import PamSession, SessionEvent
 
 #: How long quitting waits for the transactions still ending before it kills their children.
 ENDING_GRACE_S = 10.0
@@ -34,8 +42,11 @@ class LaunchOptions:
     service: str | None = None
     user: str | None = None
     profile: str | None = None
-    #: Screenshots and snapshot tests: hide durations and temporary paths, no blinking cursor.
+    #: Screenshots and snapshot tests: no temporary paths, no blinking cursor, no animation.
     stable: bool = False
+    #: With ``stable``: show the calls' real durations (screenshots) instead of ``-- ms``
+    #: (snapshot tests, whose runs must draw the same every time).
+    durations: bool = False
 
 
 def invoking_user() -> str:
@@ -64,17 +75,31 @@ class PamExplorerApp(App[int]):
     def __init__(self, options: LaunchOptions | None = None) -> None:
         self.options = options or LaunchOptions()
         super().__init__()
-        self.user = self.options.user or invoking_user()
         if self.options.stable:
             self.animation_level = "none"
-        self._engine: Any = None
+        self._engine: AsyncEngine | None = None
         self._cleanup = ExitStack()
         self._lab_dir: Path | None = None
+        #: Transactions open on some screen: ended (or killed) when the app quits.
+        self.open_sessions: set[PamSession] = set()
         #: Transactions left behind by screens, being ended in the background: task -> session.
-        self._ending: dict[asyncio.Task[None], Any] = {}
+        self._ending: dict[asyncio.Task[None], PamSession] = {}
+
+    def user_for(self, group: str) -> str:
+        """The user a new screen starts with: the one asked for, the lab's ``alice`` in the
+        lab, else the person running pamexplorer."""
+        if self.options.user:
+            return self.options.user
+        if group == "lab":
+            return LAB_USER
+        return invoking_user()
 
     @property
-    def engine(self) -> Any:
+    def hide_durations(self) -> bool:
+        return self.options.stable and not self.options.durations
+
+    @property
+    def engine(self) -> AsyncEngine:
         """The engine's asyncio client, created on first use (the app starts without it)."""
         if self._engine is None:
             from pamexplorer.engine import AsyncEngine
@@ -94,25 +119,49 @@ class PamExplorerApp(App[int]):
         """Warm the engine once the first screen shows, so the first pam_start is quick."""
         self.run_worker(self.engine.prestart(), group="prestart", exit_on_error=False)
 
-    def end_session(self, session: Any, in_flight: bool) -> None:
+    @on(TransactionOpened)
+    def transaction_opened(self, message: TransactionOpened) -> None:
+        session = message.session
+        if session.state.over:
+            return
+        self.open_sessions.add(session)
+
+        def forget(event: SessionEvent) -> None:
+            if session.state.over:
+                self.open_sessions.discard(session)
+
+        session.subscribe(forget)
+
+    @on(LeaveTransaction)
+    def leave_transaction(self, message: LeaveTransaction) -> None:
+        self.end_session(message.session)
+
+    @on(BackToPicker)
+    def back(self) -> None:
+        self.back_to_picker()
+
+    def end_session(self, session: PamSession) -> None:
         """Finish a transaction a screen leaves behind (back, restart, unmount, quit).
 
-        An idle one gets ``pam_end`` (modules' cleanups run), in the background, and quitting
-        waits for it; a call in flight is killed, since its module may never return.
+        ``PamSession.close``: a call in flight is killed at once (its module may never return);
+        an idle transaction gets ``pam_end`` (modules' cleanups run) in the background, and
+        quitting waits for it.
         """
-        if in_flight:
-            session.abort()
+        self.open_sessions.discard(session)
+        if session.state.over or session in self._ending.values():
             return
-        task = asyncio.get_running_loop().create_task(self._end(session))
+        if session.state.busy:
+            session.abort()
+        task = asyncio.get_running_loop().create_task(session.close())
         self._ending[task] = session
         task.add_done_callback(lambda done: self._ending.pop(done, None))
 
-    @staticmethod
-    async def _end(session: Any) -> None:
-        try:
-            await session.end()
-        except Exception:  # the child is gone or misbehaved: make sure it is
-            session.abort()
+    async def action_quit(self) -> None:
+        """Quit at once: calls in flight are killed now, idle transactions get pam_end
+        (quitting waits for those, at most ENDING_GRACE_S)."""
+        for session in list(self.open_sessions):
+            self.end_session(session)
+        self.exit()
 
     async def on_unmount(self) -> None:
         # The screens are unmounted first, so every transaction they left is ending here.
@@ -120,6 +169,7 @@ class PamExplorerApp(App[int]):
             _, pending = await asyncio.wait(list(self._ending), timeout=ENDING_GRACE_S)
             for task in pending:  # a module's cleanup that hangs: kill its child
                 self._ending[task].abort()
+                task.cancel()
         self._cleanup.close()
 
     def back_to_picker(self) -> None:

@@ -1,8 +1,8 @@
 """The conversation the explorer hands the engine: one modal per prompt.
 
-Info and error messages are not modal: they go to the timeline through ``on_message`` and get
-no answer (``None``), as libpam expects. Cancelling a prompt raises ``ConversationAborted``,
-so the module sees ``PAM_CONV_ERR``.
+Info and error messages are not modal: the session reports them as events (the timeline
+shows them) and they get no answer (``None``), as libpam expects. Cancelling a prompt raises
+``ConversationAborted``, so the module sees ``PAM_CONV_ERR``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 
 from textual.app import App
 
+from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import ConversationAborted, Message
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.tui.screens.conversation import ConversationModal
 
 
@@ -20,26 +22,27 @@ class ScreenConversation:
     """Answers a module's messages by asking the person at the screen."""
 
     def __init__(
-        self,
-        app: App[object],
-        function: Callable[[], str],
-        on_message: Callable[[Message], None],
+        self, app: App[object], function: Callable[[], str], secrets: Secrets | None = None
     ) -> None:
         self.app = app
         self.function = function
-        self.on_message = on_message
+        #: Echo-off answers typed here: the screen scrubs them from what modules send back.
+        self.secrets = secrets
         self.modal: ConversationModal | None = None
 
     async def respond(self, messages: Sequence[Message]) -> list[str | None]:
         answers: list[str | None] = []
         for message in messages:
             if not message.style.is_prompt:
-                self.on_message(message)
                 answers.append(None)
                 continue
+            if self.secrets is not None:
+                message = Message(message.style, self.secrets.scrub(message.text))
             answer = await self.ask(message)
             if answer is None:
                 raise ConversationAborted("the prompt was cancelled")
+            if self.secrets is not None and message.style == MessageStyle.PAM_PROMPT_ECHO_OFF:
+                self.secrets.add(answer)
             answers.append(answer)
         return answers
 

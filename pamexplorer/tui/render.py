@@ -1,7 +1,10 @@
 """Rich renderings shared by the screens.
 
-Everything a module or a person wrote reaches the screen as :class:`rich.text.Text`, never as
-markup, so a prompt like ``[sudo] password for alice:`` shows exactly as written.
+Everything a module, a service file or a person wrote reaches the screen through :func:`shown`
+(or :func:`shown_line`) as :class:`rich.text.Text`, never as markup and never raw: control
+characters (ESC, OSC 52 clipboard writes, title changes, BEL, C1 controls) are shown escaped,
+so a module cannot act on the terminal. A prompt like ``[sudo] password for alice:`` shows
+exactly as written.
 """
 
 from __future__ import annotations
@@ -9,9 +12,28 @@ from __future__ import annotations
 from rich.text import Text
 
 from pamexplorer.pam.codes import CodeInfo, describe
+from pamexplorer.pam.text import printable, printable_lines
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
+
+
+def shown(text: str) -> str:
+    """Text that is not ours, safe for the terminal: line breaks kept (an MOTD reads as lines),
+    every other control character shown as an escape (``\\x1b]52;...``)."""
+    if text.isprintable():
+        return text
+    return "\n".join(printable_lines(text))
+
+
+def shown_line(text: str) -> str:
+    """Like :func:`shown`, on one line: a line break shows as ``\\n``."""
+    return printable(text)
+
+
+def shown_text(text: str, style: str = "") -> Text:
+    """:func:`shown` as a Rich ``Text``."""
+    return Text(shown(text), style=style)
 
 
 def code_label(code: int) -> str:
@@ -39,9 +61,9 @@ def code_explanation(info: CodeInfo) -> Text:
     return text
 
 
-def duration_text(duration_ms: float, stable: bool) -> str:
-    """A call's duration; hidden in stable mode (screenshots, snapshot tests)."""
-    if stable:
+def duration_text(duration_ms: float, hidden: bool) -> str:
+    """A call's duration; hidden (``-- ms``) for snapshot tests, whose runs vary."""
+    if hidden:
         return "-- ms"
     if duration_ms >= 1000:
         return f"{duration_ms / 1000:.2f} s"

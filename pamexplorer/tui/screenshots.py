@@ -1,7 +1,7 @@
 """``pamexplorer screenshots [DIR]``: the README's SVGs, made by driving the real app.
 
-Each picture is a real run (real libpam through the engine, the bundled lab) in stable mode,
-so the files change only when the screens do: no durations, no temporary paths.
+Each picture is a real run (real libpam through the engine, the bundled lab) in stable mode
+(no temporary paths, no blinking cursor), with the calls' real durations.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ async def settle(pilot: Pilot[int], done: Callable[[], object], tries: int = 400
 
 
 def _busy(app: PamExplorerApp) -> bool:
-    return bool(getattr(app.screen, "busy", False))
+    from pamexplorer.tui.screens.profile import ProfileScreen
+    from pamexplorer.tui.screens.transaction import TransactionScreen
+
+    screen = app.screen
+    return isinstance(screen, TransactionScreen | ProfileScreen) and screen.busy
 
 
 async def show_picker(app: PamExplorerApp, pilot: Pilot[int]) -> None:
@@ -64,21 +68,27 @@ async def show_codes(app: PamExplorerApp, pilot: Pilot[int]) -> None:
 
 async def run_a_lesson(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await pilot.press("h", "r")
-    await settle(pilot, lambda: getattr(app.screen, "finished", False) and not _busy(app))
+    from pamexplorer.tui.screens.profile import ProfileScreen
+
+    def finished() -> bool:
+        screen = app.screen
+        return isinstance(screen, ProfileScreen) and screen.finished and not screen.busy
+
+    await settle(pilot, finished)
 
 
 SHOTS: dict[str, tuple[LaunchOptions, Script]] = {
     "picker": (LaunchOptions(stable=True), show_picker),
     "transaction-failed": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True),
+        LaunchOptions(lab=True, service="lab-login", stable=True, durations=True),
         fail_a_call,
     ),
     "conversation": (
-        LaunchOptions(lab=True, service="lab-login", user="alice", stable=True),
+        LaunchOptions(lab=True, service="lab-login", stable=True, durations=True),
         open_a_prompt,
     ),
     "codes": (LaunchOptions(stable=True, lab=True), show_codes),
-    "lesson": (LaunchOptions(profile="lab-setcred", stable=True), run_a_lesson),
+    "lesson": (LaunchOptions(profile="lab-setcred", stable=True, durations=True), run_a_lesson),
 }
 
 
@@ -87,7 +97,7 @@ async def _shoot(name: str, directory: Path) -> Path:
     if options.profile is not None:
         from pamexplorer.profile import resolve
 
-        options = LaunchOptions(profile=str(resolve(options.profile)), stable=True)
+        options = LaunchOptions(profile=str(resolve(options.profile)), stable=True, durations=True)
     app = PamExplorerApp(options)
     target = directory / f"{name}.svg"
     async with app.run_test(size=SIZE) as pilot:

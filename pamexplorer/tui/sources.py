@@ -1,11 +1,15 @@
-"""Where services come from: the system's PAM directories, a confdir, the bundled lab."""
+"""Where services come from: the system's PAM directories, a confdir, the bundled lab.
+
+The names come from ``stack.list_services``, the one lister the CLI and the runner use too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-SYSTEM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
+#: The lab's Quick start user (``alice``/``wonderland``): lab services start as her.
+LAB_USER = "alice"
 
 
 @dataclass(frozen=True)
@@ -18,26 +22,20 @@ class ServiceGroup:
     confdir: Path | None  # None: the system's own lookup (pam_start)
 
 
-def _names(directory: Path) -> list[str]:
-    try:
-        return sorted(
-            p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
-        )
-    except OSError:
-        return []
-
-
 def system_group() -> ServiceGroup:
-    seen: dict[str, None] = {}
-    for directory in SYSTEM_DIRS:
-        for name in _names(directory):
-            seen.setdefault(name)
-    title = "system " + " ".join(str(d) for d in SYSTEM_DIRS if d.is_dir())
-    return ServiceGroup("system", title, tuple(sorted(seen)), None)
+    from pamexplorer.stack import Paths, list_services
+
+    paths = Paths()
+    dirs = " ".join(d for d in (paths.pam_d, paths.dist_d) if Path(d).is_dir())
+    names = tuple(name for name, _ in list_services(None))
+    return ServiceGroup("system", f"system {dirs}".strip(), names, None)
 
 
 def confdir_group(confdir: Path) -> ServiceGroup:
-    return ServiceGroup("confdir", f"confdir {confdir}", tuple(_names(confdir)), confdir)
+    from pamexplorer.stack import list_services
+
+    names = tuple(name for name, _ in list_services(str(confdir)))
+    return ServiceGroup("confdir", f"confdir {confdir}", names, confdir)
 
 
 def lab_group() -> ServiceGroup:
@@ -47,4 +45,4 @@ def lab_group() -> ServiceGroup:
         names = lab_services()
     except LabError:
         names = []
-    return ServiceGroup("lab", "lab (sandbox)", tuple(names), None)
+    return ServiceGroup("lab", f"lab (sandbox, user {LAB_USER})", tuple(names), None)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from pamexplorer.tui.render import shown
+from pamexplorer.tui.screens.modal import Dialog
 
-class AskModal(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+class AskModal(Dialog[str]):
+    AUTO_FOCUS = "#ask-input"
 
     def __init__(self, title: str, question: str, value: str = "") -> None:
         super().__init__()
@@ -22,16 +23,10 @@ class AskModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self.title_text
-            yield Static(Text(self.question))
-            field = Input(self.value, id="ask-input")
-            if getattr(self.app, "stable", False):
-                field.cursor_blink = False
-            yield field
+            yield Static(Text(shown(self.question)))
+            yield Input(self.value, id="ask-input", select_on_focus=False)
             yield Static(Text("enter saves · escape cancels"), classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -6,16 +6,18 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from pamexplorer.pam.codes import MessageStyle
+from pamexplorer.tui.render import shown, shown_line
+from pamexplorer.tui.screens.modal import Dialog
 
 
-class ConversationModal(ModalScreen[str | None]):
+class ConversationModal(Dialog[str]):
     """Ask the person what a module asked; dismiss with the answer, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel (PAM_CONV_ERR)")]
+    AUTO_FOCUS = "#conversation-answer"
 
     def __init__(self, style: MessageStyle, prompt: str, function: str) -> None:
         super().__init__()
@@ -28,18 +30,15 @@ class ConversationModal(ModalScreen[str | None]):
         return self.style == MessageStyle.PAM_PROMPT_ECHO_OFF
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="conversation-box") as box:
-            box.border_title = Text(f"{self.function} asks")
+        with Vertical(id="conversation-box", classes="dialog") as box:
+            box.border_title = Text(f"{shown_line(self.function)} asks")
             box.border_subtitle = self.style.name
-            yield Static(Text(self.prompt), id="conversation-prompt")
-            field = Input(
+            yield Static(Text(shown(self.prompt)), id="conversation-prompt")
+            yield Input(
                 password=self.echo_off,
                 id="conversation-answer",
                 placeholder="hidden answer (echo off)" if self.echo_off else "answer (echo on)",
             )
-            if getattr(self.app, "stable", False):
-                field.cursor_blink = False
-            yield field
             yield Static(
                 Text("Enter answers · Escape cancels (the module gets PAM_CONV_ERR)"),
                 id="conversation-hint",
@@ -48,6 +47,3 @@ class ConversationModal(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -9,15 +9,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 
 from pamexplorer.pam.codes import Flag
+from pamexplorer.tui.screens.modal import Dialog
 
 FLAGS: tuple[Flag, ...] = tuple(Flag)
 
 
-class FlagsModal(ModalScreen[int | None]):
+class FlagsModal(Dialog[int]):
     """Space toggles a flag, Enter uses the selection, Escape leaves things as they were."""
 
     BINDINGS = [
@@ -47,6 +47,7 @@ class FlagsModal(ModalScreen[int | None]):
             yield Static(Text("space toggles · enter uses · escape cancels"), classes="hint")
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one(OptionList).highlighted = 0
 
     def action_toggle_flag(self) -> None:
@@ -59,6 +60,3 @@ class FlagsModal(ModalScreen[int | None]):
 
     def action_use(self) -> None:
         self.dismiss(self.selected)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

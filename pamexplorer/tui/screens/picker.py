@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList
 from textual.widgets.option_list import Option
 
+from pamexplorer.tui.render import shown_line
 from pamexplorer.tui.sources import ServiceGroup, confdir_group, lab_group, system_group
 from pamexplorer.tui.widgets.stack_view import StackView
+
+if TYPE_CHECKING:
+    from pamexplorer.tui.app import PamExplorerApp
 
 
 class PickerScreen(Screen[None]):
@@ -35,10 +40,14 @@ class PickerScreen(Screen[None]):
         super().__init__()
         self.groups: list[ServiceGroup] = []
 
+    @property
+    def pam_app(self) -> PamExplorerApp:
+        return cast("PamExplorerApp", self.app)
+
     def compose(self) -> ComposeResult:
         yield Header()
         field = Input(placeholder="type to filter services", id="filter")
-        if getattr(self.app, "stable", False):
+        if self.pam_app.options.stable:
             field.cursor_blink = False
         yield field
         with Horizontal(id="picker-body"):
@@ -46,19 +55,19 @@ class PickerScreen(Screen[None]):
             services.border_title = "Services"
             services.can_focus = False
             yield services
-            with VerticalScroll(id="preview-panel") as preview:
-                preview.border_title = "Resolved stack"
-                yield StackView(id="preview")
+            preview = StackView(id="preview")
+            preview.border_title = "Resolved stack"
+            preview.can_focus = False
+            yield preview
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Pick a service"
-        options = getattr(self.app, "options", None)
-        confdir = getattr(options, "confdir", None)
-        if getattr(options, "lab", False):
+        options = self.pam_app.options
+        if options.lab:
             self.groups = [lab_group()]
-        elif confdir is not None:
-            self.groups = [confdir_group(Path(confdir)), lab_group()]
+        elif options.confdir is not None:
+            self.groups = [confdir_group(Path(options.confdir)), lab_group()]
         else:
             self.groups = [system_group(), lab_group()]
         self.fill("")
@@ -72,14 +81,16 @@ class PickerScreen(Screen[None]):
             names = [n for n in group.services if needle in n.lower()]
             if not names:
                 continue
-            services.add_option(Option(Text(group.title, style="bold"), disabled=True))
+            services.add_option(Option(Text(shown_line(group.title), style="bold"), disabled=True))
             for name in names:
-                services.add_option(Option(Text(f"  {name}"), id=f"{index}:{name}"))
+                services.add_option(Option(Text(f"  {shown_line(name)}"), id=f"{index}:{name}"))
                 if first is None:
                     first = services.option_count - 1
         if first is None:
-            services.add_option(Option(Text(f"no service matches {query!r}"), disabled=True))
-            self.query_one(StackView).update(Text(""))
+            services.add_option(
+                Option(Text(f"no service matches {shown_line(repr(query))}"), disabled=True)
+            )
+            self.query_one(StackView).clear_options()
         services.highlighted = first
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -117,7 +128,7 @@ class PickerScreen(Screen[None]):
 
     def confdir_of(self, group: ServiceGroup) -> Path | None:
         if group.key == "lab":
-            return self.app.lab_dir()  # type: ignore[attr-defined, no-any-return]
+            return self.pam_app.lab_dir()
         return group.confdir
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -127,7 +138,10 @@ class PickerScreen(Screen[None]):
         group, name = choice
         preview = self.query_one(StackView)
         preview.load(name, self.confdir_of(group))
-        self.query_one("#preview-panel").border_subtitle = Text(f"{name} · {group.key}")
+        label = f"{shown_line(name)} · {group.key}"
+        if group.key == "lab":
+            label += f" · user {self.pam_app.user_for('lab')}"
+        preview.border_subtitle = Text(label)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_open()

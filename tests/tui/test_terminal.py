@@ -1,0 +1,188 @@
+"""The terminal belongs to the user: text a module, a service file or a file name sends (OSC 52
+clipboard writes, title changes, a cleared screen, BEL, C1 controls) shows escaped in every
+widget and never reaches the terminal raw."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Input
+
+from pamexplorer.tui.screens.conversation import ConversationModal
+from pamexplorer.tui.screens.environment import EnvironmentModal
+from pamexplorer.tui.screens.items import ItemsModal
+from pamexplorer.tui.screens.picker import PickerScreen
+from pamexplorer.tui.widgets.stack_view import StackView
+from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
+
+ModuleFactory = Callable[[str, str], Path]
+ServiceDirFactory = Callable[[dict[str, str]], Path]
+
+#: The clipboard write a hostile module sends: "pwned", base64.
+OSC52 = "\x1b]52;c;cHduZWQ=\x07"
+TITLE = "\x1b]0;owned-title\x07"
+CLEAR = "\x1b[2J"
+C1 = "\u009b31m"
+
+#: Sends every kind of sequence through every channel a module has: an info and an error
+#: message, a prompt, its stdout, the PAM environment and an item; then fails.
+HOSTILE_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <dlfcn.h>
+typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
+typedef int (*set_item_fn)(pam_handle_t *, int, const void *);
+typedef int (*putenv_fn)(pam_handle_t *, const char *);
+static void *lib(void) { return dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD); }
+static int say(pam_handle_t *pamh, int style, const char *text) {
+    const struct pam_conv *conv = NULL;
+    get_item_fn get_item = (get_item_fn)dlsym(lib(), "pam_get_item");
+    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
+        return 19;
+    struct pam_message msg = { style, text };
+    const struct pam_message *msgs[1] = { &msg };
+    struct pam_response *resp = NULL;
+    int rc = conv->conv(1, msgs, &resp, conv->appdata_ptr);
+    if (resp) { free(resp[0].resp); free(resp); }
+    return rc;
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    set_item_fn set_item = (set_item_fn)dlsym(lib(), "pam_set_item");
+    putenv_fn put_env = (putenv_fn)dlsym(lib(), "pam_putenv");
+    printf("out \033]52;c;cHduZWQ=\007 \033]0;owned-title\007\n");
+    fflush(stdout);
+    say(pamh, PAM_TEXT_INFO, "info \033]52;c;cHduZWQ=\007 \033[2J bell\007");
+    say(pamh, PAM_ERROR_MSG, "error \033]0;owned-title\007 \302\23331m");
+    if (put_env) put_env(pamh, "EVIL=\033]52;c;cHduZWQ=\007");
+    if (set_item) set_item(pamh, 4 /* PAM_RHOST */, "host\033]0;owned-title\007");
+    if (say(pamh, PAM_PROMPT_ECHO_ON, "prompt \033]52;c;cHduZWQ=\007:") != PAM_SUCCESS) return 19;
+    return 7;
+}
+"""
+
+
+def hostile_dir(service_dir: ServiceDirFactory, c_module: ModuleFactory) -> Path:
+    module = c_module("hostile", HOSTILE_SOURCE)
+    confdir = service_dir({"evil": f"auth required {module} arg\x1b]0;owned-title\x07\n"})
+    (confdir / f"named{CLEAR}x").write_text("auth required pam_permit.so\n")
+    return confdir
+
+
+def raw(text: str) -> bool:
+    """The text holds a control sequence an attacker sent (not its escaped form)."""
+    return any(seq in text for seq in ("\x1b]", "\x1b[2J", "\x07", "\u009b"))
+
+
+async def test_module_and_file_text_shows_escaped_everywhere(
+    service_dir: ServiceDirFactory, c_module: ModuleFactory
+) -> None:
+    app = explorer(hostile_dir(service_dir, c_module), "evil")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        stack.focus()
+        stack.highlighted = 1  # the rule: the detail pane shows it whole
+        await pilot.pause()
+        assert "arg\\x1b]0;owned-title\\x07" in screen_text(app)
+        assert not raw(screen_text(app))
+        await pilot.press("tab")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "the prompt")
+        shown = screen_text(app)
+        assert "prompt \\x1b]52;c;cHduZWQ=\\x07:" in shown
+        assert not raw(shown)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.busy and screen.session, "the call")
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "info \\x1b]52;c;cHduZWQ=\\x07 \\x1b[2J bell\\x07" in shown
+        assert "error \\x1b]0;owned-title\\x07 \\x9b31m" in shown
+        assert "out \\x1b]52;c;cHduZWQ=\\x07" in shown
+        assert "EVIL=\\x1b]52;c;cHduZWQ=\\x07" in shown  # the detail pane's environment
+        assert "host\\x1b]0;owned-title\\x07" in shown  # and its items
+        assert not raw(shown)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentModal), "env")
+        assert "EVIL=\\x1b]52;c;cHduZWQ=\\x07" in screen_text(app)
+        assert not raw(screen_text(app))
+        await pilot.press("escape", "i")
+        await wait_until(pilot, lambda: isinstance(app.screen, ItemsModal), "items")
+        rhost = app.screen.query_one("#item-rhost", Input).value
+        assert rhost == "host\\x1b]0;owned-title\\x07"
+        assert not raw(screen_text(app))
+        await pilot.press("escape", "escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "named\\x1b[2Jx" in shown
+        assert not raw(shown)
+
+
+def test_the_terminal_never_receives_a_modules_sequences(
+    tmp_path: Path, service_dir: ServiceDirFactory, c_module: ModuleFactory
+) -> None:
+    """The real app on a pseudo-terminal: everything it writes, read back byte for byte."""
+    confdir = hostile_dir(service_dir, c_module)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="40", PYTHONPATH=str(root))
+    env.pop("TEXTUAL", None)
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pamexplorer", "--confdir", str(confdir), "--service", "evil"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, timeout: float = 60.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"never shown: {needle!r}"
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+
+    try:
+        read_until(b"no transaction")
+        os.write(master, b"a")
+        read_until(b"cHduZWQ=\\x07:")  # the prompt, escaped, in the conversation modal
+        os.write(master, b"\r")
+        read_until(b"PAM_AUTH_ERR")
+        read_until(b"x1b[2J bell")
+        os.write(master, b"q")
+        deadline = time.monotonic() + 30
+        while child.poll() is None and time.monotonic() < deadline:  # keep the pty drained
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert child.wait(timeout=5) == 0
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        os.close(master)
+    assert b"\x1b]52;c;cHduZWQ" not in seen
+    assert b"owned-title\x07" not in seen
+    assert b"\x1b]0;owned" not in seen
+    assert "\u009b31m".encode() not in seen
