@@ -221,11 +221,10 @@ class TracedTransaction(Transaction):
 
     def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
         events = parse_events(raw)
-        if record.function == "pam_start":
-            self._slots = [e.slot for e in events.lookups if e.slot >= 0 and e.parent < 0]
-            if record.code != 0:
-                self._release()
-        elif record.function == "pam_end":
+        # Slots handed out during this transaction: at pam_start, and to transactions its
+        # modules ran inside their calls. Their handles are gone once ours is.
+        self._slots.extend(e.slot for e in events.lookups if e.slot >= 0)
+        if record.function == "pam_end" or (record.function == "pam_start" and record.code):
             self._release()
         if self.builder is None:
             return record
