@@ -51,6 +51,9 @@ prompt reads one line from standard input. Echo-off answers never show, even whe
 echoes them back: they print as ********.
 Notes come first: a service without a file of its own (libpam then reads 'other'), and, on the
 system's services, that setcred, open_session and chauthtok act on the real system.
+Under each call, one line per rule of its stack: the code the module returned, the action libpam
+took, the lines it logged to syslog, the rules that did not run and why, and the rule that
+decided the call ("decided by common-account:19 pam_deny.so (die)"); -q hides them.
 exit status: 0 every call returned PAM_SUCCESS, 1 a call failed (pam_start included),
 2 bad usage or input, 3 the engine child crashed or timed out.
 """
