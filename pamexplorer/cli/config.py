@@ -70,10 +70,10 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         help="predict each call's result from the configuration alone",
         formatter_class=_RAW,
         description="Walk the stack as libpam's dispatcher does, without loading a module, and\n"
-        "print each call's final code and path, in the form of call's trace: one line per rule,\n"
-        "the rules that did not run and why, the rule that decided the call.\n"
-        "pam_permit, pam_deny and pam_debug return what\n"
-        "they would; a missing module or symbol returns PAM_MODULE_UNKNOWN; other modules\n"
+        "print each call's final code and path in the form of call's trace: one line per rule,\n"
+        "the rules that did not run and why, the rule that decided the call. pam_permit,\n"
+        "pam_deny and pam_debug return what they would; a missing module or symbol returns\n"
+        "PAM_MODULE_UNKNOWN; other modules\n"
         "return what --result says, else PAM_SUCCESS marked as assumed.\n"
         "--result FILE:LINE=CODE applies to every call of that rule (both chauthtok passes);\n"
         "FILE:LINE@EVENT=CODE only to one: authenticate, setcred, acct_mgmt, open_session,\n"
