@@ -11,7 +11,6 @@ assembles them, so a crash still leaves the trace up to it.
 from __future__ import annotations
 
 import ctypes
-import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,9 +49,12 @@ class Shim:
         self._take = dll.pt_take
         self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._take.restype = ctypes.c_void_p
-        self._unsent = dll.pt_unsent
-        self._unsent.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
-        self._unsent.restype = ctypes.c_void_p
+        self._begin = dll.pt_begin
+        self._begin.argtypes = [ctypes.c_int]
+        self._begin.restype = None
+        self._end = dll.pt_end
+        self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int]
+        self._end.restype = ctypes.c_void_p
         self._conversation = dll.pt_conversation
         self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
         self._conversation.restype = None
@@ -74,9 +76,14 @@ class Shim:
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
-    def unsent(self) -> bytes:
-        """The events not streamed yet (from now on counted as streamed)."""
-        address = self._unsent(self._size_ref)
+    def begin(self, fd: int) -> None:
+        """Record (and stream to ``fd``, or -1) until :meth:`end`."""
+        self._begin(fd)
+
+    def end(self, keep: bool) -> bytes:
+        """Stop recording and streaming; the events the stream did not carry. ``keep``: leave
+        every event of the call for :meth:`take`, else forget them."""
+        address = self._end(self._size_ref, 1 if keep else 0)
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
@@ -192,42 +199,40 @@ class TracedTransaction(Transaction):
         """Why there is no trace ("" when there is one)."""
         return "" if self.shim is not None else unavailable_reason()
 
-    def stream_rest(self) -> list[list[Any]]:
-        """The last call's events not streamed yet, as the front end takes them."""
+    def stream_rest(self) -> str:
+        """The last call's events not streamed yet: JSON arrays, comma-separated (all ASCII:
+        the shim escapes every other byte)."""
         rest, self._rest = self._rest, b""
-        return json.loads(b"[" + rest.rstrip(b",") + b"]") if rest else []
+        return rest.rstrip(b",").decode("ascii")
 
     def _traced(self, run: Any, *args: Any) -> CallRecord:
         shim = self.shim
         if shim is None:
             record: CallRecord = run(*args)
             return self._attach(record, b"")
-        if self.stream_fd is not None:
-            shim.stream(self.stream_fd)
         # Nothing is pending: the shim records only while a traced call runs, and every traced
         # call takes what it recorded.
-        shim.recording(True)
+        shim.begin(-1 if self.stream_fd is None else self.stream_fd)
+        keep = self.builder is not None
         try:
             record = run(*args)
-            if self.stream_fd is not None and record.function == "pam_start":
-                shim.flush()  # the lookups: the front end maps slots to rules with them
-            elif self.stream_fd is not None and self.builder is None:
-                self._rest = shim.unsent()  # the front end assembles: it needs them all
         finally:
-            shim.recording(False)
-            if self.stream_fd is not None:
-                shim.stream(-1)
-        return self._attach(record, shim.take())
+            rest = shim.end(keep)
+        if self.stream_fd is not None and (not keep or record.function == "pam_start"):
+            # with the record: all the front end assembles from, or the lookups it maps slots
+            # to rules with should a later call crash
+            self._rest = rest
+        return self._attach(record, shim.take() if keep else b"")
 
     def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
+        if self.builder is None:  # an engine child that only streams: it exits after pam_end
+            return record
         events = parse_events(raw)
         # Slots handed out during this transaction: at pam_start, and to transactions its
         # modules ran inside their calls. Their handles are gone once ours is.
         self._slots.extend(e.slot for e in events.lookups if e.slot >= 0)
         if record.function == "pam_end" or (record.function == "pam_start" and record.code):
             self._release()
-        if self.builder is None:
-            return record
         trace = self.builder.add(record, events)
         if self.marking is not None:
             trace = scrubbed(trace, self.marking.secrets)

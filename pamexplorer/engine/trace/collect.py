@@ -2,16 +2,17 @@
 
 A tracing child streams the raw events as they happen in ``{"event": "trace", "events":
 [...]}`` frames (see ``pamtrace.c``); each record frame then carries the rest
-(``trace_events``) and ``trace_unavailable`` ("" when tracing, else why not). A child forked
-by a long-lived front end (the fork server's) leaves the assembly to the front end, which has
-the stack layer loaded and its files cached; a one-shot command's child assembles the trace
-itself and sends it in the record, so the command never loads the stack layer. Either way the
-front end keeps the stream to tell, when the child dies or hangs mid-call, how far the stack
-got.
+(``trace_events``: the shim's JSON arrays, as text) and ``trace_unavailable`` ("" when
+tracing, else why not). A child forked by a long-lived front end (the fork server's) leaves
+the assembly to the front end, which has the stack layer loaded and its files cached; a
+one-shot command's child assembles the trace itself and sends it in the record, so the command
+never loads the stack layer. Either way the front end keeps the stream to tell, when the child
+dies or hangs mid-call, how far the stack got.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,9 +60,9 @@ class TraceCollector:
         """A ``record`` frame: the call's last events and whether the child traces at all."""
         if "trace_unavailable" in frame:
             self.unavailable = str(frame["trace_unavailable"])
-        events = frame.get("trace_events")
-        if events:
-            self.events.extend(events)
+        rest = frame.get("trace_events")
+        if rest:
+            self.events.extend(json.loads("[" + rest + "]"))
 
     def attach(self, record: CallRecord) -> CallRecord:
         """``record`` with its trace: the child's, or assembled here from the stream."""

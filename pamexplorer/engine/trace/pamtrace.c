@@ -558,18 +558,6 @@ PT_EXPORT void pt_flush(void) {
     pthread_mutex_unlock(&lock);
 }
 
-/* The events the stream has not carried yet, now counted as carried (the caller sends them
- * itself, with its reply): a pointer valid until the next event or pt_take. */
-PT_EXPORT const char *pt_unsent(size_t *len) {
-    pthread_mutex_lock(&lock);
-    struct buffer *b = &buffers[active];
-    const char *data = b->data ? b->data + b->sent : "";
-    *len = b->len - b->sent;
-    b->sent = b->len;
-    pthread_mutex_unlock(&lock);
-    return data;
-}
-
 /* The events recorded since the last call: a pointer valid until the next pt_take. */
 PT_EXPORT const char *pt_take(size_t *len) {
     pthread_mutex_lock(&lock);
@@ -579,6 +567,36 @@ PT_EXPORT const char *pt_take(size_t *len) {
     buffers[active].sent = 0;
     *len = b->len;
     const char *data = b->data ? b->data : "";
+    pthread_mutex_unlock(&lock);
+    return data;
+}
+
+/* One traced call, in two calls from Python: pt_begin(fd) records (and streams to fd, or -1);
+ * pt_end(&len, keep) stops both and returns what the stream did not carry (now counted as
+ * carried). keep 0 also forgets the events (a caller that only streams has no use for them);
+ * keep 1 leaves them for pt_take. */
+PT_EXPORT void pt_begin(int fd) {
+    pthread_mutex_lock(&lock);
+    stream_fd = fd;
+    pthread_mutex_unlock(&lock);
+    recording = 1;
+}
+
+PT_EXPORT const char *pt_end(size_t *len, int keep) {
+    recording = 0;
+    pthread_mutex_lock(&lock);
+    stream_fd = -1;
+    struct buffer *b = &buffers[active];
+    const char *data = b->data ? b->data + b->sent : "";
+    *len = b->len - b->sent;
+    if (keep) {
+        b->sent = b->len;
+    } else {
+        /* hand the bytes out from the other buffer: this one starts over */
+        active ^= 1;
+        buffers[active].len = 0;
+        buffers[active].sent = 0;
+    }
     pthread_mutex_unlock(&lock);
     return data;
 }
