@@ -3,9 +3,10 @@
 :func:`load` loads ``engine/trace/_pamtrace.so`` into a process that has libpam and patches
 libpam's GOT (see ``pamtrace.c``); it returns None when the shim cannot be used, and
 :func:`unavailable_reason` says why. :class:`TracedTransaction` is a :class:`Transaction` whose
-records carry a :class:`~pamexplorer.pam.records.Trace`, in this process (tests, benchmarks);
-an engine child instead streams the raw events to the front end (:class:`ChildTrace`), which
-assembles them, so a crash still leaves the trace up to it.
+records carry a :class:`~pamexplorer.pam.records.Trace` (tests and benchmarks use it in their
+own process). In an engine child (:func:`child_transaction`) it also streams a copy of the raw
+events to the front end as they happen, so a crash or a hang still leaves the trace up to it;
+a child of the fork server leaves the assembly to the front end (``engine.trace.collect``).
 """
 
 from __future__ import annotations
