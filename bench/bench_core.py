@@ -147,6 +147,20 @@ def bench_engine_start(confdir: Path, count: int, direct: bool = False) -> tuple
     return statistics.median(samples), samples[int(len(samples) * 0.9)]
 
 
+def bench_round_trip(confdir: Path, count: int) -> float:
+    """Median seconds for one request and its reply through a warm engine child
+    (``pam_get_item``: two signed frames, no module runs)."""
+    Engine.prestart()
+    with Engine(timeout=30).start(SERVICE, USER, confdir=str(confdir)) as session:
+        samples = []
+        for i in range(count + 50):
+            began = time.perf_counter()
+            session.get_item("user")
+            if i >= 50:
+                samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
+
+
 def time_process(argv: list[str], count: int, env: dict[str, str]) -> float | None:
     """Median wall time of a whole process; None if it does not succeed."""
     samples = []
@@ -308,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
             f"   direct fork   median {direct * 1e3:6.2f} ms, p90 {direct_p90 * 1e3:6.2f} ms"
             "   (single-threaded front ends: CLI, runner)"
         )
+        trip = bench_round_trip(confdir, args.starts * 5)
+        print(f"   request round trip (pam_get_item, signed frames)  median {trip * 1e6:6.0f} us")
         fresh = time_process(
             [sys.executable, "-c", "import pamexplorer.engine.child"],
             10,

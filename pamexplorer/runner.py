@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
-from pamexplorer.labsetup import inline_confdir, lab_confdir
+from pamexplorer.lab import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
 from pamexplorer.pam.conversation import (
     REDACTED,
@@ -39,11 +39,11 @@ from pamexplorer.profile import (
     ProfileError,
     Step,
 )
+from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, service_exists
 
 PASSED, FAILED, SKIPPED, CRASHED, ERROR = "passed", "failed", "skipped", "crashed", "error"
 #: Exit status of a result, as ``pamexplorer run`` reports it.
 EXIT_STATUS = {PASSED: 0, SKIPPED: 0, FAILED: 1, ERROR: 2, CRASHED: 3}
-SYSTEM_PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"))
 
 #: Called with the prompt text when an ``{ask: true}`` answer is needed; returns the answer.
 AskFunction = Callable[[str], str]
@@ -203,7 +203,8 @@ def skip_reason(profile: Profile) -> str | None:
         services.insert(0, profile.service)
     for service in services:
         if not _system_service_exists(service):
-            return f"service {service!r} is not configured on this system (no /etc/pam.d/{service})"
+            where = " or ".join(f"{d}/{service}" for d in SYSTEM_PAM_DIRS)
+            return f"service {service!r} is not configured on this system (no {where})"
     users = list(req.users)
     if profile.config == CONFIG_SYSTEM and profile.user is not None:
         users.insert(0, profile.user)
@@ -216,10 +217,7 @@ def skip_reason(profile: Profile) -> str | None:
 
 
 def _system_service_exists(service: str) -> bool:
-    name = service.lower()
-    if any(d.is_dir() for d in SYSTEM_PAM_DIRS):
-        return any((d / name).is_file() for d in SYSTEM_PAM_DIRS)
-    return Path("/etc/pam.conf").is_file()
+    return service_exists(service)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pamexplorer.session",),
     ("pamexplorer.profile",),
     ("pamexplorer.engine",),
-    ("pamexplorer.stack", "pamexplorer.lab", "pamexplorer.labsetup"),
+    ("pamexplorer.stack", "pamexplorer.lab"),
     ("pamexplorer.pam",),
 )
 #: Siblings that must not import each other.

@@ -60,7 +60,7 @@ def add_service_source(parser: argparse.ArgumentParser, confdir_help: str) -> No
 def service_source(args: argparse.Namespace) -> Iterator[str | None]:
     """The confdir the command should use: --confdir, the lab's private copy, or None."""
     if getattr(args, "lab", False):
-        from pamexplorer.labsetup import lab_confdir
+        from pamexplorer.lab import lab_confdir
 
         with lab_confdir() as lab:
             yield str(lab)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Any
@@ -27,7 +26,14 @@ from pamexplorer.cli import (
     add_service_source,
     service_source,
 )
-from pamexplorer.engine import Engine, EngineCrashed, EngineError, Session
+from pamexplorer.engine import (
+    MAX_TIMEOUT,
+    Engine,
+    EngineCrashed,
+    EngineError,
+    Session,
+    check_timeout,
+)
 from pamexplorer.pam.codes import SETTABLE_ITEMS, Function, item_by_name
 from pamexplorer.pam.conversation import Conversation, LineConversation, TerminalConversation
 from pamexplorer.pam.operation import Operation, OperationError, parse_operation
@@ -362,8 +368,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"call: {err}") from None
     parse_items(args.items)
     parse_pairs(args.env, "-E")
-    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise UsageError("call: --timeout: expected a number of seconds greater than 0")
+    try:
+        check_timeout(args.timeout)
+    except ValueError:
+        raise UsageError(
+            f"call: --timeout: expected a number of seconds above 0 and at most {MAX_TIMEOUT:g}"
+        ) from None
+    Engine.reap_on_signals()  # SIGTERM/SIGHUP: the child is killed and reaped before we exit
 
     result = CallRun()
     text = args.format == "text"

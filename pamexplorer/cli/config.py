@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of columns, got {text!r}") from None
+    if not 40 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected 40 to 1000 columns, got {value}")
+    return value
+
+
 def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "services",
@@ -38,13 +48,24 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         help="the resolved stack of a service, includes expanded",
         formatter_class=_RAW,
         description="Show the rules libpam builds for SERVICE: includes and substacks expanded\n"
-        "and marked, file:line for every rule, and each module's status (found, MISSING,\n"
-        "no pam_sm_xxx).\n\n"
+        "and marked, file:line for every rule, and each module's problem (MISSING,\n"
+        "no pam_sm_xxx, ALWAYS FAILS). Fits 80 columns: file names short, jumps shown as\n"
+        "where they land (->L), includes that add nothing marked, unused 'other' sections\n"
+        "summarized. --wide prints full paths and every rule on one line.\n\n"
         "examples:\n  pamexplorer show login\n  pamexplorer show --type auth sshd\n"
-        "  pamexplorer show --confdir ./pam.d myapp\n  pamexplorer show --lab lab-jumps",
+        "  pamexplorer show --confdir ./pam.d myapp\n  pamexplorer show --lab lab-jumps\n"
+        "  pamexplorer show --wide login",
     )
     add_service_source(p, "read the service from DIR")
     p.add_argument("--type", choices=MODULE_TYPES, help="only rules of this type")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="full paths and one line per rule, however long (the form before 80 columns)",
+    )
+    p.add_argument(
+        "--width", type=_width, default=80, metavar="N", help="fit N columns (default 80)"
+    )
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=run_show)
 
@@ -105,11 +126,12 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def run_services(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import printable
     from pamexplorer.stack.resolve import list_services
 
     with service_source(args) as confdir:
         for name, path in list_services(confdir):
-            print(f"{name:32} {path}")
+            print(f"{printable(name):32} {printable(path)}")
     return EXIT_OK
 
 
@@ -118,7 +140,8 @@ def _marker(rule: Rule) -> str:
 
 
 def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
-    """The text ``show`` prints."""
+    """The text ``show --wide`` prints: full paths, every rule on one line."""
+    from pamexplorer.calltext import printable
     from pamexplorer.pam.codes import describe
 
     lines = [f"service {stack.name}: {stack.source or '(no file; other only)'}"]
@@ -152,39 +175,42 @@ def show_lines(stack: Stack, module_type: str | None = None) -> list[str]:
                     rule.status if rule.kind == "module" else f"ALWAYS FAILS: {rule.fail_reason}"
                 )
                 lines.append(f"{indent}{rule.file}:{rule.line}  {body}  [{status}]")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from pamexplorer.cli.showtext import short_show_lines
     from pamexplorer.stack.resolve import resolve
 
     with service_source(args) as confdir:
-        for line in show_lines(resolve(args.service, confdir), args.type):
+        stack = resolve(args.service, confdir)
+        if args.wide:
+            lines = show_lines(stack, args.type)
+        else:
+            lines = short_show_lines(stack, args.type, width=args.width)
+        for line in lines:
             print(line)
     return EXIT_OK
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from pamexplorer.stack.lint import lint
-    from pamexplorer.stack.resolve import list_services, resolve
+    from pamexplorer.calltext import printable
+    from pamexplorer.stack.lint import lint_services
+    from pamexplorer.stack.resolve import SYSTEM, ResolveMemo, list_services, resolve
 
     worst = EXIT_OK
-    seen: set[tuple[str, int, str]] = set()
     with service_source(args) as confdir:
         names = args.services or [name for name, _ in list_services(confdir)]
         if not names:
-            raise UsageError(f"{confdir or '/etc/pam.d'}: no services found")
-        for name in names:
-            for finding in lint(resolve(name, confdir)):
-                key = (finding.file, finding.line, finding.message)
-                if key in seen:
-                    continue
-                seen.add(key)
-                print(str(finding))
-                if finding.why:
-                    print(f"    why: {finding.why}")
-                if finding.severity in ("error", "warning"):
-                    worst = EXIT_FAILED
+            where = printable(confdir or " and ".join(SYSTEM.service_dirs))
+            raise UsageError(f"{where}: no services found")
+        memo = ResolveMemo()  # an include shared by many services is expanded once
+        for finding in lint_services(resolve(name, confdir, memo=memo) for name in names):
+            print(printable(str(finding)))
+            if finding.why:
+                print(f"    why: {printable(finding.why)}")
+            if finding.severity in ("error", "warning"):
+                worst = EXIT_FAILED
     return worst
 
 

@@ -78,6 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
     # from this process would still show our exec-time environment, where a profile's secret
     # source ({env: NAME}) lives, in /proc/PID/environ.
     engine = Engine()
+    Engine.reap_on_signals()  # SIGTERM/SIGHUP: sessions closed, children gone before we exit
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
     for reference in args.profiles:

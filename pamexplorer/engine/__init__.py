@@ -1,15 +1,34 @@
 """One PAM transaction per child process.
 
 ``Engine`` (blocking) and ``AsyncEngine`` (asyncio) start sessions; a ``Session`` sends calls to
-its child and gets ``CallRecord``s back. A child that crashes, exits or hangs costs only itself:
-the call in flight raises ``EngineCrashed`` saying what happened.
+its child and gets ``CallRecord``s back. A child that crashes, exits, hangs or lies costs only
+itself: the call in flight raises ``EngineCrashed`` saying what happened (``kind``: crash,
+timeout, aborted, or tampered when module code wrote to the engine's channel).
+
+Layout: ``protocol`` (every frame of both channels, the signed child channel), ``errors``,
+``spawning`` (children forked here or by the fork server, reaped with everything they
+started), ``session`` (one transaction), ``client`` (``Engine``), ``aio`` (asyncio), and the
+child side: ``child`` and ``forkserver``, the only ones that load libpam.
 """
 
 from typing import Any
 
-from pamexplorer.engine.client import Engine, EngineCrashed, EngineError, Session
+from pamexplorer.engine.client import (
+    CRASH_KINDS,
+    MAX_TIMEOUT,
+    OUTPUT_LIMIT,
+    Engine,
+    EngineCrashed,
+    EngineError,
+    Session,
+    TimeoutRangeError,
+    check_timeout,
+)
 
 __all__ = [
+    "CRASH_KINDS",
+    "MAX_TIMEOUT",
+    "OUTPUT_LIMIT",
     "AsyncConversation",
     "AsyncEngine",
     "AsyncSession",
@@ -17,6 +36,8 @@ __all__ = [
     "EngineCrashed",
     "EngineError",
     "Session",
+    "TimeoutRangeError",
+    "check_timeout",
 ]
 
 

@@ -62,9 +62,22 @@ class AsyncSession:
     async def end(self) -> CallRecord | None:
         return await asyncio.to_thread(self.session.end)
 
+    @property
+    def in_flight(self) -> str | None:
+        """The libpam call waiting for its reply, if any."""
+        return self.session.in_flight
+
     def abort(self) -> None:
         """Kill the child; the call in flight raises ``EngineCrashed(kind="aborted")``."""
         self.session.abort()
+
+    async def close(self) -> None:
+        """Quit this transaction: a call in flight is killed at once (no thread, no wait); an
+        idle one gets pam_end."""
+        if self.session.in_flight is not None:
+            self.session.close()
+            return
+        await asyncio.to_thread(self.session.close)
 
 
 class AsyncEngine:
@@ -73,6 +86,10 @@ class AsyncEngine:
 
     async def prestart(self) -> None:
         await asyncio.to_thread(Engine.prestart)
+
+    async def close_all(self) -> None:
+        """Quit: calls in flight killed at once, idle sessions ended with pam_end."""
+        await asyncio.to_thread(Engine.close_all)
 
     async def start(
         self,

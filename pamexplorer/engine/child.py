@@ -8,14 +8,30 @@ its arguments or environment.
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
+import resource
 import signal
 import socket
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from pamexplorer.engine.environment import child_environment
-from pamexplorer.engine.protocol import Channel, ChannelClosed, Frame
+from pamexplorer.engine.protocol import (
+    AnswersReply,
+    Channel,
+    ChannelClosed,
+    ChannelTampered,
+    ConversationEvent,
+    ErrorEvent,
+    Frame,
+    MessageFrame,
+    RecordEvent,
+    TraceEvent,
+    ValueEvent,
+    child_channel,
+)
 from pamexplorer.engine.tracer import TracedTransaction, child_transaction
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
@@ -33,16 +49,16 @@ class RemoteConversation:
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         libpam.flush_stdio()
         self.channel.send(
-            {
-                "event": "conversation",
-                "messages": [{"style": m.style.name, "text": m.text} for m in messages],
-            }
+            ConversationEvent(
+                event="conversation",
+                messages=[MessageFrame(style=m.style.name, text=m.text) for m in messages],
+            )
         )
         reply = self.channel.receive()
         if reply.get("op") != "answers" or reply.get("abort"):
             raise ConversationAborted("the front end cancelled the conversation")
-        answers: list[str | None] = list(reply.get("answers", []))
-        return answers
+        answers: AnswersReply = reply  # type: ignore[assignment]
+        return list(answers["answers"])
 
 
 class ChildServer:
@@ -56,7 +72,7 @@ class ChildServer:
                 request = self.channel.receive()
                 if not self.handle(request):
                     return
-        except ChannelClosed:
+        except (ChannelClosed, ChannelTampered):
             return
         finally:
             # The front end went away or asked to stop: still end the transaction properly.
@@ -84,18 +100,21 @@ class ChildServer:
                 self.reply_record(record)
                 return False
             else:
-                self.channel.send({"event": "error", "message": f"unknown request {op!r}"})
+                self.reply_error(f"unknown request {op!r}")
         except (TransactionError, KeyError, ValueError, TypeError) as err:
-            self.channel.send({"event": "error", "message": str(err)})
+            self.reply_error(str(err))
         return True
 
     def start(self, request: Frame) -> CallRecord:
         if self.transaction is not None:
             raise TransactionError("this engine child already started a transaction")
         self.transaction = child_transaction(
-            request, RemoteConversation(self.channel), self.channel
+            request, RemoteConversation(self.channel), self.send_trace
         )
         return self.transaction.start()
+
+    def send_trace(self, events: str) -> None:
+        self.channel.send(TraceEvent(event="trace", events=events))
 
     def require(self) -> Transaction:
         if self.transaction is None:
@@ -104,41 +123,75 @@ class ChildServer:
 
     def reply_record(self, record: CallRecord) -> None:
         libpam.flush_stdio()
-        frame: Frame = {"event": "record", "record": record.to_dict()}
+        frame = RecordEvent(event="record", record=record.to_dict())
         if isinstance(self.transaction, TracedTransaction):  # what the front end's trace needs
             frame["trace_events"] = self.transaction.stream_rest()
             frame["trace_unavailable"] = self.transaction.unavailable
         self.channel.send(frame)
 
-    def reply_value(self, value: Any) -> None:
-        self.channel.send({"event": "value", "value": value})
+    def reply_value(self, value: str | int | None) -> None:
+        self.channel.send(ValueEvent(event="value", value=value))
+
+    def reply_error(self, message: str) -> None:
+        self.channel.send(ErrorEvent(event="error", message=message))
+
+
+#: prctl(2) options: whether the process may dump core or be ptrace-attached by its uid;
+#: whether orphans among its descendants are reparented to it (not to PID 1).
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before the fork server forks
+
+
+def make_undumpable() -> None:
+    """No core dump and no /proc/PID/mem for this process: it may hold a typed password."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
+
+
+def adopt_orphans() -> None:
+    """What a module daemonizes (fork, setsid, exit) stays our descendant, so that ending the
+    transaction by force (``spawning.kill_tree``) reaches it too."""
+    _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def become_child(proto_fd: int, output_fd: int) -> NoReturn:
     """Right after ``fork``: set the process up as an engine child, serve, and exit.
 
-    stdin reads /dev/null, stdout and stderr go to the output pipe, every other descriptor
-    but the protocol socket is closed, the environment is cut to :data:`INHERITED_ENV`, and
-    signals are back to their defaults (SIGINT ignored: the front end decides when we stop,
-    so that Ctrl-C there still lets ``pam_end`` run here).
+    The child leads a new session and process group (no controlling terminal: a module cannot
+    open ``/dev/tty``, and ``kill(0, ...)`` reaches the child's own group only), adopts what
+    its modules daemonize, and cannot dump core. stdin reads /dev/null, stdout and stderr go
+    to the output pipe, the protocol socket is fd 3 (close-on-exec: a program a module runs
+    does not get it), every other descriptor is closed, the environment is cut to
+    :data:`INHERITED_ENV`, and signals are back to their defaults (SIGINT ignored: the front
+    end decides when we stop, so that Ctrl-C there still lets ``pam_end`` run here). The first
+    frame read is the front end's key (``protocol.child_channel``), before any module loads.
     """
     code = 0
     try:
+        os.setsid()
+        make_undumpable()
+        adopt_orphans()
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         keep = child_environment(os.environ)
         for name in list(os.environ):
             if name not in keep:
                 del os.environ[name]  # unsetenv: modules see the C environment
+        # Out of the way first: either descriptor may sit on 0-3 (a front end started with
+        # stdout closed gets its socket there).
+        proto = fcntl.fcntl(proto_fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        output = fcntl.fcntl(output_fd, fcntl.F_DUPFD_CLOEXEC, 10)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(output_fd, 1)
-        os.dup2(output_fd, 2)
-        os.dup2(proto_fd, 3)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.dup2(proto, 3, inheritable=False)
         os.closerange(4, os.sysconf("SC_OPEN_MAX"))
-        ChildServer(Channel(socket.socket(fileno=3))).serve()
+        ChildServer(child_channel(socket.socket(fileno=3))).serve()
     except BaseException:
         code = 70
     finally:

@@ -4,26 +4,34 @@ Why: a transaction must run in its own process, and forking a warm interpreter t
 loaded libpam costs about a millisecond, while starting Python costs tens. Forking the front end
 itself is unsafe (the TUI has threads), so this process, which never has threads, does it.
 
-Control socket (from the front end): ``{"op": "spawn"}`` with two file descriptors attached
-(the child's protocol socket and the write end of its output pipe) -> ``{"pid": N}``;
-``{"op": "kill", "pid": N}``. Events: ``{"exit": N, "status": raw wait status}`` whenever a
-child ends. The server exits when the front end closes the control socket.
+The control socket's frames are declared in ``engine.protocol`` (:class:`SpawnRequest`,
+:class:`Spawned`, :class:`Exited`). The server exits when the front end closes the control
+socket (the front end exited or died): its children see their channels close and run pam_end on
+their own; the process groups of those still running after :data:`SHUTDOWN_GRACE` are killed.
 """
 
 from __future__ import annotations
 
-import array
-import json
+import ctypes
 import os
 import selectors
 import signal
 import socket
 import sys
 import time
+from types import FrameType
 
 from pamexplorer.engine import tracer
 from pamexplorer.engine.child import become_child
-from pamexplorer.engine.protocol import ChannelClosed, Frame, close_quietly
+from pamexplorer.engine.protocol import (
+    ChannelClosed,
+    Exited,
+    Spawned,
+    close_quietly,
+    receive_control,
+    send_control,
+)
+from pamexplorer.engine.spawning import SHUTDOWN_GRACE, children, kill_group, kill_tree
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
@@ -31,21 +39,13 @@ from pamexplorer.pam import transaction as _transaction  # noqa: F401
 # The trace shim and the code that assembles traces, loaded once before any fork.
 tracer.preload()
 
-#: Seconds children get to finish once the front end is gone.
-SHUTDOWN_GRACE = 1.5
+
+class Terminated(Exception):
+    """SIGTERM: kill every child's group now and exit."""
 
 
-def _receive_request(sock: socket.socket) -> tuple[Frame, list[int]] | None:
-    """One request (the control socket is SOCK_SEQPACKET: one send, one record)."""
-    fds = array.array("i")
-    msg, ancdata, _flags, _addr = sock.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
-    if not msg:
-        return None
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    frame: Frame = json.loads(msg.decode("utf-8"))
-    return frame, list(fds)
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 class ForkServer:
@@ -71,76 +71,105 @@ class ForkServer:
                         pass
                     self.reap()
                 elif not self.on_control():
-                    self.shutdown()
+                    self.shutdown(SHUTDOWN_GRACE)
                     return
 
     def on_control(self) -> bool:
         try:
-            received = _receive_request(self.control)
+            received = receive_control(self.control, 2)
         except (ConnectionResetError, OSError):
             return False
         if received is None:
             return False
         frame, fds = received
         if frame.get("op") == "spawn" and len(fds) == 2:
-            pid = self.spawn(fds[0], fds[1])
-            self.send({"pid": pid})
-        elif frame.get("op") == "kill":
-            pid = int(frame["pid"])
-            if pid in self.children:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self.spawn(fds[0], fds[1])
         for fd in fds:
             close_quietly(fd)
         return True
 
-    def spawn(self, proto_fd: int, output_fd: int) -> int:
+    def spawn(self, proto_fd: int, output_fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             become_child(proto_fd, output_fd)
         self.children.add(pid)
-        return pid
+        try:
+            pidfd = os.pidfd_open(pid)  # not reaped yet: surely this child
+        except (AttributeError, OSError):
+            pidfd = -1
+        try:
+            self.send(Spawned(pid=pid), [pidfd] if pidfd >= 0 else [])
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
 
     def reap(self) -> None:
-        while self.children:
+        """Reap whatever ended: an engine child (its group killed first, then what it left
+        behind, and the front end told), or a process adopted from a child that died."""
+        while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                self.children.clear()
                 return
-            if pid == 0:
+            if info is None:
                 return
+            pid = info.si_pid
+            if pid not in self.children:
+                os.waitpid(pid, 0)  # an orphan adopted, then killed by sweep()
+                continue
+            kill_group(pid)  # the zombie still owns the group id
+            _, status = os.waitpid(pid, 0)
             self.children.discard(pid)
-            self.send({"exit": pid, "status": status})
+            self.send(Exited(exit=pid, status=status))
+            self.sweep()
 
-    def send(self, frame: Frame) -> None:
+    def sweep(self) -> None:
+        """Kill what a dead child left outside its group (``pam_exec`` runs its command in a
+        session of its own): as a subreaper, this process adopted it."""
+        for pid in children(os.getpid()):
+            if pid not in self.children:
+                kill_tree(pid)
+
+    def send(self, frame: Spawned | Exited, fds: list[int] | None = None) -> None:
         try:
-            self.control.send(json.dumps(frame).encode())
+            send_control(self.control, frame, fds or [])
         except OSError:
             pass
 
-    def shutdown(self) -> None:
-        """The front end is gone or going: its children see their sockets close and run
-        pam_end on their own; those still running after a grace period (a hung module) are
-        killed."""
-        deadline = time.monotonic() + SHUTDOWN_GRACE
+    def shutdown(self, grace: float) -> None:
+        """The front end is gone or going: children still running after ``grace`` seconds
+        (a hung module) are killed, with their process groups, and reaped."""
+        deadline = time.monotonic() + grace
         while self.children and time.monotonic() < deadline:
             time.sleep(0.02)
             self.reap()
         for pid in list(self.children):
+            kill_tree(pid)
+        while self.children:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                break
+            self.reap()
+
+
+#: prctl(2) option: orphans of our descendants are reparented to us, not to PID 1.
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def main() -> None:
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front end's Ctrl-C is not ours
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nor its hangup: it closes our socket
+    signal.signal(signal.SIGTERM, _terminate)
     fd = int(sys.argv[1])
     control = socket.socket(fileno=fd)
-    ForkServer(control).serve()
+    server = ForkServer(control)
+    try:
+        server.serve()
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.shutdown(0)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pamexplorer.engine.protocol import Frame
 from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
 from pamexplorer.engine.trace.collect import scrubbed, secret_answers
 from pamexplorer.engine.trace.events import parse_events
@@ -27,6 +28,10 @@ from pamexplorer.pam.transaction import Transaction
 
 if TYPE_CHECKING:
     from pamexplorer.engine.trace.assemble import TraceBuilder
+
+
+#: ``void sink(const char *events, size_t len)``: the shim hands it streamed events.
+SINK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
 
 
 class Shim:
@@ -41,9 +46,6 @@ class Shim:
         self._recording = dll.pt_recording
         self._recording.argtypes = [ctypes.c_int]
         self._recording.restype = ctypes.c_int
-        self._stream = dll.pt_stream
-        self._stream.argtypes = [ctypes.c_int]
-        self._stream.restype = None
         self.flush = dll.pt_flush
         self.flush.argtypes = []
         self.flush.restype = None
@@ -51,7 +53,7 @@ class Shim:
         self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._take.restype = ctypes.c_void_p
         self._begin = dll.pt_begin
-        self._begin.argtypes = [ctypes.c_int]
+        self._begin.argtypes = [SINK]
         self._begin.restype = None
         self._end = dll.pt_end
         self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int]
@@ -68,18 +70,16 @@ class Shim:
     def recording(self, on: bool) -> bool:
         return bool(self._recording(1 if on else 0))
 
-    def stream(self, fd: int) -> None:
-        self._stream(fd)
-
     def take(self) -> bytes:
         """The raw events recorded since the last take (see ``events.parse_events``)."""
         address = self._take(self._size_ref)
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
-    def begin(self, fd: int) -> None:
-        """Record (and stream to ``fd``, or -1) until :meth:`end`."""
-        self._begin(fd)
+    def begin(self, sink: Any) -> None:
+        """Record until :meth:`end`, handing a copy of the events to ``sink`` (a :data:`SINK`,
+        or None) as they happen."""
+        self._begin(sink)
 
     def end(self, keep: bool) -> bytes:
         """Stop recording and streaming; the events the stream did not carry. ``keep``: leave
@@ -159,11 +159,12 @@ class MarkingConversation:
 class TracedTransaction(Transaction):
     """A :class:`Transaction` whose records carry a trace (``record.trace``).
 
-    ``stream_fd`` (an engine child's protocol socket): also write a copy of the raw events
-    there as protocol frames as they happen, so the front end still has the trace up to a
-    crash or a hang (``engine.trace.collect``). ``assemble`` False: leave the records without
-    a trace, the front end assembles it from that stream (a long-lived front end has the
-    stack layer loaded and its files cached; a forked child would pay for both every time).
+    ``stream`` (an engine child's): called with a copy of the raw events (JSON arrays as
+    text) as they happen, to send them to the front end, so that it still has the trace up to
+    a crash or a hang (``engine.trace.collect``). ``assemble`` False: leave the records
+    without a trace, the front end assembles it from that stream (a long-lived front end has
+    the stack layer loaded and its files cached; a forked child would pay for both every
+    time).
     """
 
     def __init__(
@@ -174,7 +175,7 @@ class TracedTransaction(Transaction):
         conversation: Conversation | None = None,
         items: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
-        stream_fd: int | None = None,
+        stream: Callable[[str], None] | None = None,
         assemble: bool = True,
     ) -> None:
         self.shim = load()
@@ -183,9 +184,10 @@ class TracedTransaction(Transaction):
         if self.shim is not None:
             inner = self.marking = MarkingConversation(inner, self.shim)
         super().__init__(service, user, confdir, inner, items, env)
-        self.stream_fd = stream_fd
+        self.stream = stream
+        self._sink = SINK() if stream is None else SINK(self._hand_over)  # SINK(): NULL
         self.builder: TraceBuilder | None = None
-        if assemble or stream_fd is None:
+        if assemble or stream is None:
             # imported here: a child that only streams never loads the stack layer
             from pamexplorer.engine.trace.assemble import TraceBuilder
 
@@ -213,17 +215,26 @@ class TracedTransaction(Transaction):
             return self._attach(record, b"")
         # Nothing is pending: the shim records only while a traced call runs, and every traced
         # call takes what it recorded.
-        shim.begin(-1 if self.stream_fd is None else self.stream_fd)
+        shim.begin(self._sink)
         keep = self.builder is not None
         try:
             record = run(*args)
         finally:
             rest = shim.end(keep)
-        if self.stream_fd is not None and (not keep or record.function == "pam_start"):
+        if self.stream is not None and (not keep or record.function == "pam_start"):
             # with the record: all the front end assembles from, or the lookups it maps slots
             # to rules with should a later call crash
             self._rest = rest
         return self._attach(record, shim.take() if keep else b"")
+
+    def _hand_over(self, data: int | None, size: int) -> None:
+        """The shim's sink: runs inside a module's call, so it never raises."""
+        if self.stream is None or not data:
+            return
+        try:
+            self.stream(ctypes.string_at(data, size).decode("ascii"))
+        except Exception:  # the front end is gone: go on recording for the record
+            pass
 
     def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
         if self.builder is None:  # an engine child that only streams: it exits after pam_end
@@ -260,16 +271,16 @@ class TracedTransaction(Transaction):
 
 
 def child_transaction(
-    request: dict[str, Any], conversation: Conversation, channel: Any
+    request: Frame, conversation: Conversation, send: Callable[[str], None]
 ) -> Transaction:
-    """The transaction an engine child runs for a ``start`` request: traced (events streamed on
-    ``channel`` as they happen) unless the request says ``"trace": false``; the records carry
-    their trace unless it says ``"assemble": false``."""
+    """The transaction an engine child runs for a ``start`` request: traced, with the raw
+    events handed to ``send`` as they happen, unless the request says ``"trace": false``; the
+    records carry their trace unless it says ``"assemble": false``."""
     args = (request["service"], request.get("user"), request.get("confdir"))
     items = request.get("items") or {}
     env = request.get("env") or {}
     if request.get("trace", True) is False:
         return Transaction(*args, conversation, items, env)
     assemble = bool(request.get("assemble", True))
-    fd = channel.fileno() if load() is not None else None
-    return TracedTransaction(*args, conversation, items, env, stream_fd=fd, assemble=assemble)
+    stream = send if load() is not None else None
+    return TracedTransaction(*args, conversation, items, env, stream=stream, assemble=assemble)

@@ -67,9 +67,20 @@ class Finding:
     line: int
     message: str
     why: str = ""
+    #: The services the finding is about when it depends on the service (an unreachable rule
+    #: of a shared file); empty when it is about the file alone.
+    services: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The message, naming the services it holds in."""
+        if not self.services:
+            return self.message
+        names = ", ".join(self.services)
+        return f"{self.message} in service{'s' if len(self.services) > 1 else ''} {names}"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+        return f"{self.file}:{self.line}: {self.severity}: {self.text}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,23 @@ class Include:
     line: int
     kind: Literal["include", "substack", "@include"]
     target: str
+
+
+@dataclass(frozen=True)
+class IncludeUse:
+    """What one include line did: the path libpam tried, whether it loaded, and how many rules
+    of ``type`` (every type for ``@include``) it added, starting at index ``position`` of the
+    service's (or ``other``'s) rule list."""
+
+    include: Include
+    type: str | None
+    path: str
+    origin: tuple[Include, ...]
+    other: bool
+    ok: bool
+    added: int
+    position: int
+    level: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +189,7 @@ class Stack:
     other_rules: tuple[Rule, ...]
     start: StartResult
     findings: tuple[Finding, ...] = ()
+    includes: tuple[IncludeUse, ...] = ()
 
     def own_chain(self, module_type: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.type == module_type)

@@ -1,7 +1,8 @@
 """Read a service file exactly as libpam 1.5.2 does: line assembly, tokens, controls.
 
 ``_pam_assemble_line`` reads through a 1024-byte buffer with ``fgets``, skips blank and
-comment lines, cuts at the first ``#`` and joins ``\\`` continuations; ``_pam_tokenize`` splits
+comment lines, cuts at the first ``#`` and joins ``\\`` continuations (a NUL byte ends what
+libpam sees of the piece ``fgets`` read); ``_pam_tokenize`` splits
 on space, tab and newline only, with ``[...]`` as one token; ``_pam_parse_control`` turns a
 control into the 32-entry action table. Nothing here raises on bad input.
 """
@@ -43,6 +44,11 @@ class Assembled:
     #: None when the file reads cleanly; else why libpam's reader returned -1 (pam_start 26).
     error: str | None = None
     error_line: int = 0
+    #: Not "" when the file was not read: why libpam would never finish reading it (a FIFO,
+    #: a device) or why pamexplorer would not (larger than it reads).
+    blocked: str = ""
+    #: ``hang`` (libpam never returns) or ``limit`` (pamexplorer does not read that much).
+    blocked_kind: str = "hang"
 
 
 def _decode(raw: bytes) -> str:
@@ -76,11 +82,14 @@ def assemble_lines(data: bytes) -> Assembled:
                 return Assembled(tuple(out))
             nl = data.find(b"\n", pos, pos + room)
             chunk_end = nl + 1 if nl >= 0 else min(end, pos + room)
-            chunk = data[pos:chunk_end]
+            raw = data[pos:chunk_end]
             chunk_line = lineno
             pos = chunk_end
-            if chunk.endswith(b"\n"):
+            if raw.endswith(b"\n"):
                 lineno += 1
+            # libpam sees what fgets read as a C string: a NUL ends it, the rest is lost
+            nul = raw.find(b"\0")
+            chunk = raw if nul < 0 else raw[:nul]
             body = chunk.lstrip(b" \n\t")
             if not body or body.startswith(b"#"):
                 continue  # nothing on this line; do not move p

@@ -110,7 +110,7 @@ class PamExplorerApp(App[int]):
     def lab_dir(self) -> Path:
         """The bundled lab's service directory, materialized once and removed on exit."""
         if self._lab_dir is None:
-            from pamexplorer.labsetup import lab_confdir
+            from pamexplorer.lab import lab_confdir
 
             self._lab_dir = self._cleanup.enter_context(lab_confdir())
         return self._lab_dir

@@ -39,7 +39,7 @@ def confdir_group(confdir: Path) -> ServiceGroup:
 
 
 def lab_group() -> ServiceGroup:
-    from pamexplorer.labsetup import LabError, lab_services
+    from pamexplorer.lab import LabError, lab_services
 
     try:
         names = lab_services()

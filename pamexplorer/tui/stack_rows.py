@@ -78,25 +78,25 @@ class StackRow:
         return " ".join((self.type_token, self.control, self.module, *self.args))
 
 
-LAB_MARK = "@LAB@"
-
-
 def lab_root(confdir: Path | None) -> str | None:
-    """The materialized lab's directory, shown as ``@LAB@`` (as the lab's templates write it)."""
-    if confdir is not None and confdir.parent.name.startswith("pamexplorer-lab-"):
-        return str(confdir.parent)
-    return None
+    """The materialized lab's directory (shown as the lab's templates write it)."""
+    from pamexplorer.lab import lab_root as root_of
+
+    return root_of(confdir)
 
 
 def shown_arg(arg: str, confdir: Path | None) -> str:
-    root = lab_root(confdir)
-    return shown_line(arg.replace(root, LAB_MARK) if root else arg)
+    from pamexplorer.lab import shown_lab_text
+
+    return shown_line(shown_lab_text(arg, confdir))
 
 
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
+    from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS
+
     p = Path(path)
-    for base in (confdir, Path("/etc/pam.d"), Path("/usr/lib/pam.d")):
+    for base in (confdir, *map(Path, SYSTEM_PAM_DIRS)):
         if base is None:
             continue
         try:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_csrc import FAULTS, PASSWORD
+
+from tests.engine.engine_csrc import FAULTS, HOSTILE, PASSWORD
 
 ModuleFactory = Callable[[str, str], Path]
 
@@ -25,3 +26,8 @@ def faults(c_module: ModuleFactory) -> Path:
 @pytest.fixture
 def password_module(c_module: ModuleFactory) -> Path:
     return c_module("password", PASSWORD)
+
+
+@pytest.fixture
+def hostile(c_module: ModuleFactory) -> Path:
+    return c_module("hostile", HOSTILE)

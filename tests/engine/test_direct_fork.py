@@ -112,3 +112,16 @@ def test_timeout_kills_the_child(confdir: Path) -> None:
     result = run_direct(confdir, "hang", timeout=1)
     assert result["error"] == "timed out after 1 s in pam_authenticate"
     assert result["again"] == 0
+
+
+def test_a_grandchild_holding_the_channel_does_not_hide_a_crash(
+    service_dir, hostile: Path, tmp_path: Path
+) -> None:
+    from tests.engine.procinfo import read_pid, running, wait_until
+
+    pidfile = tmp_path / "grandchild"
+    confdir = service_dir({"gc": f"auth required {hostile} grandchild-segv {pidfile}\n"})
+    result = run_direct(confdir, "gc", timeout=30)  # a timeout would mean EOF was awaited
+    assert result["child_parent_is_us"] is True
+    assert result["error"] == "SIGSEGV during pam_authenticate"
+    assert wait_until(lambda: not running(read_pid(pidfile)))  # its group was killed

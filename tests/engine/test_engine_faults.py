@@ -172,9 +172,10 @@ def test_fork_server_environment_is_clean(monkeypatch: pytest.MonkeyPatch) -> No
     try:
         # One child through it first: the server is then surely running Python, past its exec
         # (while exec is under way /proc/PID/environ can read empty).
-        _pid, channel, output = server.spawn()
-        channel.close()
-        os.close(output)
+        child = server.spawn()
+        child.channel.close()
+        os.close(child.output)
+        os.close(child.pidfd)
         raw = Path(f"/proc/{server.process.pid}/environ").read_bytes()
     finally:
         server.close()

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pam_csrc import FLAG_SPY
+
+from tests.pam.pam_csrc import FLAG_SPY
 
 ModuleFactory = Callable[[str, str], Path]
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from pam_csrc import CONVERSE
 
 from pamexplorer.pam.codes import Code, MessageStyle
 from pamexplorer.pam.conversation import (
@@ -18,6 +17,7 @@ from pamexplorer.pam.conversation import (
     ScriptedConversation,
 )
 from pamexplorer.pam.transaction import CallRecord, Transaction
+from tests.pam.pam_csrc import CONVERSE
 
 ServiceDir = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]

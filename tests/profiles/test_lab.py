@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pamexplorer.labsetup import PLACEHOLDER, lab_confdir, lab_services, lab_users
+from pamexplorer.lab import PLACEHOLDER, lab_confdir, lab_services, lab_users
 from pamexplorer.profile import loads
 from pamexplorer.runner import run_profile
 

@@ -41,14 +41,22 @@ def _child(service: str, confdir: Path, ops: Sequence[tuple[str, int]], user: st
 
 
 def run_real(
-    service: str, confdir: Path, ops: Sequence[tuple[str, int]], user: str = "nobody"
+    service: str,
+    confdir: Path,
+    ops: Sequence[tuple[str, int]],
+    user: str = "nobody",
+    timeout: int = 0,
 ) -> RealResult:
-    """pam_start_confdir + ``ops`` (``("pam_authenticate", 0)``, ...) + pam_end in a child."""
+    """pam_start_confdir + ``ops`` (``("pam_authenticate", 0)``, ...) + pam_end in a child.
+    ``timeout``: seconds after which the child is killed (``crash == "SIGALRM"``: libpam hung).
+    """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
         try:
             faulthandler.disable()  # libpam may crash on purpose here; no dump into pytest
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(timeout)
             os.close(read_fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)

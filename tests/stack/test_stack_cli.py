@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stack_realpam import run_real
 
 from pamexplorer.cli import main
+from tests.stack.stack_realpam import run_real
 
 ServiceDir = Callable[[dict[str, str]], Path]
 
@@ -42,7 +42,7 @@ def test_show_marks_includes_and_status(
     (confdir / "svc").write_text(
         f"auth substack {confdir}/inc\nauth required nothere.so\nsession required pam_rootok.so\n"
     )
-    code, out, _ = run(capsys, "show", "--confdir", str(confdir), "svc")
+    code, out, _ = run(capsys, "show", "--wide", "--confdir", str(confdir), "svc")
     assert code == 0
     lines = out.splitlines()
     assert any(ln.strip().startswith("> substack") for ln in lines)

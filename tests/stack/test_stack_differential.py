@@ -12,11 +12,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from stack_realpam import run_real
-
 from pamexplorer.pam.operation import parse_operation
 from pamexplorer.stack.resolve import resolve
 from pamexplorer.stack.simulate import simulate
+from tests.stack.stack_realpam import run_real
 
 SEED = 20260527
 CASES = 600

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from stack_realpam import run_real
-
 from pamexplorer.stack.lint import lint
 from pamexplorer.stack.resolve import list_services, resolve
+from tests.stack.stack_realpam import run_real
 
 ServiceDir = Callable[[dict[str, str]], Path]
 
@@ -114,7 +113,7 @@ def test_unreachable_and_risky(service_dir: ServiceDir) -> None:
     )
     assert has(found, 2, "warning", "no path reaches this auth rule")
     assert has(found, 2, "info", "nullok")
-    assert has(found, 3, "warning", "pam_rootok sufficient")
+    assert has(found, 3, "info", "pam_rootok sufficient")  # svc: not a known tool or daemon
     assert has(found, 5, "warning", "no path reaches")
     assert not any(f[1] == 6 and "no path" in f[3] for f in found)
     auth = findings(service_dir({"svc": "auth sufficient pam_permit.so\n"}))

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stack_realpam import run_real
 
 from pamexplorer.pam.operation import parse_operation
 from pamexplorer.stack.parse import assemble_lines, parse_control, tokenize
 from pamexplorer.stack.resolve import resolve
 from pamexplorer.stack.simulate import parse_result_spec, simulate
+from tests.stack.stack_realpam import run_real
 
 ServiceDir = Callable[[dict[str, str]], Path]
 AUTH = ["authenticate"]

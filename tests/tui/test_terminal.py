@@ -72,7 +72,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 def hostile_dir(service_dir: ServiceDirFactory, c_module: ModuleFactory) -> Path:
     module = c_module("hostile", HOSTILE_SOURCE)
     confdir = service_dir({"evil": f"auth required {module} arg\x1b]0;owned-title\x07\n"})
-    (confdir / f"named{CLEAR}x").write_text("auth required pam_permit.so\n")
+    # pam_start lowercases service names, so only a lowercase file name is a service.
+    (confdir / "named\x1b[2kx").write_text("auth required pam_permit.so\n")
     return confdir
 
 
@@ -123,7 +124,7 @@ async def test_module_and_file_text_shows_escaped_everywhere(
         await wait_until(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
         await pilot.pause(0.2)
         shown = screen_text(app)
-        assert "named\\x1b[2Jx" in shown
+        assert "named\\x1b[2kx" in shown
         assert not raw(shown)
 
 

@@ -1,7 +1,7 @@
 """The front end's half of a streamed trace (pure Python; no libpam, no stack layer).
 
 A tracing child streams the raw events as they happen in ``{"event": "trace", "events":
-[...]}`` frames (see ``pamtrace.c``); each record frame then carries the rest
+"..."}`` frames (``protocol.TraceEvent``; see ``pamtrace.c``); each record frame carries the rest
 (``trace_events``: the shim's JSON arrays, as text) and ``trace_unavailable`` ("" when
 tracing, else why not). A child forked by a long-lived front end (the fork server's) leaves
 the assembly to the front end, which has the stack layer loaded and its files cached; a
@@ -50,11 +50,11 @@ class TraceCollector:
         self.secrets.update(secret_answers(messages, answers))
 
     def feed(self, frame: dict[str, Any]) -> None:
-        """A ``trace`` frame: events streamed while a call runs."""
+        """A ``trace`` frame: events streamed while a call runs (JSON arrays, as text)."""
         self.unavailable = ""
         events = frame.get("events")
         if events:
-            self.events.extend(events)
+            self.events.extend(json.loads("[" + events + "]"))
 
     def feed_record(self, frame: dict[str, Any]) -> None:
         """A ``record`` frame: the call's last events and whether the child traces at all."""

@@ -13,9 +13,9 @@
  *   then forward to the real function exactly as without the shim.
  *
  * Events are JSON arrays, each followed by a comma, in a buffer the caller takes with
- * pt_take(); with pt_stream(fd) a copy is also written to fd as protocol frames
- * {"event":"trace","events":[...]} as they happen (an invocation's start and every log line at
- * once), so a crash leaves the trace up to it.
+ * pt_take(); with a sink given to pt_begin(), a copy also goes to the sink as they happen (an
+ * invocation's start and every log line at once): the engine child sends it to the front end
+ * on its authenticated channel, so a crash or a hang leaves the trace up to it.
  * Bytes >= 0x80 in strings are written as \u00XX (the reader maps them back through latin-1).
  */
 #define _GNU_SOURCE
@@ -30,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,8 +73,10 @@ static struct slot slots[NSLOTS];
 static int slot_cursor;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+typedef void (*pt_sink)(const char *data, size_t len);
+
 static volatile int recording;
-static int stream_fd = -1;
+static pt_sink sink;
 static long next_seq;
 static __thread long current_stack[MAX_DEPTH];
 static __thread int depth;
@@ -159,42 +159,24 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Write what the stream has not carried yet as one frame (lock held). The events stay in the
- * buffer for pt_take: the stream is a copy, for a reader that must see them even if this
- * process dies. */
+/* Hand what the sink has not had yet to it (lock held on entry and on return; released
+ * around the call, which runs Python code: a copy is handed out, the buffer may move). The
+ * events stay in the buffer for pt_take. */
 static void flush_locked(void) {
     struct buffer *b = &buffers[active];
-    if (stream_fd < 0 || b->len <= b->sent)
+    pt_sink to = sink;
+    if (!to || b->len <= b->sent)
         return;
-    static const char head[] = "{\"event\":\"trace\",\"events\":[";
-    static const char tail[] = "]}\n";
-    struct iovec iov[3] = {
-        {(void *)head, sizeof head - 1},
-        {b->data + b->sent, b->len - b->sent - 1}, /* without the last comma */
-        {(void *)tail, sizeof tail - 1},
-    };
-    int idx = 0;
-    while (idx < 3) {
-        struct msghdr msg = {0};
-        msg.msg_iov = iov + idx;
-        msg.msg_iovlen = (size_t)(3 - idx);
-        ssize_t sent = sendmsg(stream_fd, &msg, MSG_NOSIGNAL);
-        if (sent < 0) {
-            if (errno == EINTR)
-                continue;
-            stream_fd = -1; /* the reader is gone: keep buffering only */
-            return;
-        }
-        while (idx < 3 && (size_t)sent >= iov[idx].iov_len) {
-            sent -= (ssize_t)iov[idx].iov_len;
-            idx++;
-        }
-        if (idx < 3) {
-            iov[idx].iov_base = (char *)iov[idx].iov_base + sent;
-            iov[idx].iov_len -= (size_t)sent;
-        }
-    }
+    size_t n = b->len - b->sent - 1; /* without the last comma */
+    char *copy = malloc(n);
+    if (!copy)
+        return;
+    memcpy(copy, b->data + b->sent, n);
     b->sent = b->len;
+    pthread_mutex_unlock(&lock);
+    to(copy, n);
+    pthread_mutex_lock(&lock);
+    free(copy);
 }
 
 static long current(void) { return depth > 0 ? current_stack[depth - 1] : -1; }
@@ -545,13 +527,6 @@ PT_EXPORT int pt_recording(int on) {
     return was;
 }
 
-/* Also write each event to fd as it happens (-1: stop). */
-PT_EXPORT void pt_stream(int fd) {
-    pthread_mutex_lock(&lock);
-    stream_fd = fd;
-    pthread_mutex_unlock(&lock);
-}
-
 PT_EXPORT void pt_flush(void) {
     pthread_mutex_lock(&lock);
     flush_locked();
@@ -571,13 +546,13 @@ PT_EXPORT const char *pt_take(size_t *len) {
     return data;
 }
 
-/* One traced call, in two calls from Python: pt_begin(fd) records (and streams to fd, or -1);
- * pt_end(&len, keep) stops both and returns what the stream did not carry (now counted as
- * carried). keep 0 also forgets the events (a caller that only streams has no use for them);
- * keep 1 leaves them for pt_take. */
-PT_EXPORT void pt_begin(int fd) {
+/* One traced call, in two calls from Python: pt_begin(sink) records (and hands a copy to sink
+ * as events happen, or none: NULL); pt_end(&len, keep) stops both and returns what the sink did
+ * not get (now counted as had). keep 0 also forgets the events (a caller that only streams has
+ * no use for them); keep 1 leaves them for pt_take. */
+PT_EXPORT void pt_begin(pt_sink to) {
     pthread_mutex_lock(&lock);
-    stream_fd = fd;
+    sink = to;
     pthread_mutex_unlock(&lock);
     recording = 1;
 }
@@ -585,7 +560,7 @@ PT_EXPORT void pt_begin(int fd) {
 PT_EXPORT const char *pt_end(size_t *len, int keep) {
     recording = 0;
     pthread_mutex_lock(&lock);
-    stream_fd = -1;
+    sink = NULL;
     struct buffer *b = &buffers[active];
     const char *data = b->data ? b->data + b->sent : "";
     *len = b->len - b->sent;

@@ -1,9 +1,11 @@
-"""Materialize the bundled lab (``pamexplorer/lab/``) into a private temporary directory.
+"""The bundled lab: its data (this package's files) materialized into a private temporary
+directory.
 
 Service files need absolute paths (``include`` targets, ``accessfile=``, the password checker),
 so the lab ships templates holding ``@LAB@`` and is copied, with the placeholder replaced, into
 a fresh directory of mode 0700 that is removed afterwards. ``pamexplorer --lab`` and profiles
-with ``config: lab`` both go through :func:`lab_confdir`.
+with ``config: lab`` both go through :func:`lab_confdir`. The temporary directory's prefix and the
+``@LAB@`` marker are known here only: front ends show lab paths through :func:`shown_lab_text`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-#: Where the lab's data lives inside the package.
-LAB_SOURCE = Path(__file__).resolve().parent / "lab"
+#: Where the lab's data lives: this package's directory.
+LAB_SOURCE = Path(__file__).resolve().parent
 #: The placeholder replaced by the materialized lab directory in every lab file.
 PLACEHOLDER = "@LAB@"
 #: Files the lab runs as programs (pam_exec); every other file is data.
 EXECUTABLES = frozenset({"checkpass"})
 #: Lab users and their passwords, as the lab's ``users`` file lists them (for help texts).
-_SKIP = frozenset({"README.md", "__pycache__"})
+_SKIP = frozenset({"README.md", "__pycache__", "__init__.py"})
+#: The prefix of every materialized lab directory.
+TEMP_PREFIX = "pamexplorer-lab-"
 
 
 class LabError(Exception):
@@ -31,10 +35,27 @@ class LabError(Exception):
 
 def lab_services() -> list[str]:
     """Names of the lab's services (the files of ``lab/pam.d``), ``other`` included, sorted."""
+    from pamexplorer.stack.resolve import list_services
+
     pamd = LAB_SOURCE / "pam.d"
     if not pamd.is_dir():
         raise LabError(f"{pamd}: the bundled lab is missing")
-    return sorted(p.name for p in pamd.iterdir() if p.is_file())
+    return [name for name, _ in list_services(str(pamd))]
+
+
+def lab_root(confdir: str | Path | None) -> str | None:
+    """The materialized lab directory ``confdir`` belongs to, or None when it is not a lab."""
+    if confdir is None:
+        return None
+    parent = Path(confdir).parent
+    return str(parent) if parent.name.startswith(TEMP_PREFIX) else None
+
+
+def shown_lab_text(text: str, confdir: str | Path | None) -> str:
+    """``text`` with the materialized lab's directory shown as ``@LAB@`` (as the lab's
+    templates write it), when ``confdir`` is a lab."""
+    root = lab_root(confdir)
+    return text.replace(root, PLACEHOLDER) if root else text
 
 
 def lab_users() -> dict[str, str]:
@@ -54,7 +75,7 @@ def _private_tempdir() -> Path:
     probe = tempfile.gettempdir()
     if any(ch.isspace() or ch in "[]#" for ch in probe):
         base = "/tmp"
-    path = Path(tempfile.mkdtemp(prefix="pamexplorer-lab-", dir=base))  # mode 0700
+    path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base))  # mode 0700
     os.chmod(path, 0o700)
     return path
 
