@@ -208,14 +208,14 @@ class TracedTransaction(Transaction):
         rest, self._rest = self._rest, b""
         return rest.rstrip(b",").decode("ascii")
 
-    def _traced(self, run: Any, *args: Any) -> CallRecord:
+    def _traced(self, run: Any, *args: Any, live: bool = True) -> CallRecord:
         shim = self.shim
         if shim is None:
             record: CallRecord = run(*args)
             return self._attach(record, b"")
         # Nothing is pending: the shim records only while a traced call runs, and every traced
         # call takes what it recorded.
-        shim.begin(self._sink)
+        shim.begin(self._sink if live else SINK())
         keep = self.builder is not None
         try:
             record = run(*args)
@@ -259,7 +259,9 @@ class TracedTransaction(Transaction):
         self._slots = []
 
     def start(self) -> CallRecord:
-        return self._traced(super().start)
+        # pam_start runs no module function: its events (lookups, libpam's log lines) come
+        # with its record, none is streamed
+        return self._traced(super().start, live=False)
 
     def call(self, function: Function, flags: int = 0) -> CallRecord:
         return self._traced(super().call, function, flags)
