@@ -1,22 +1,41 @@
 """Reports of profile runs: plain text for people, JSON and JUnit XML for machines.
 
 Every format is built from :class:`~pamexplorer.runner.ProfileResult`, whose secrets the runner
-already scrubbed; nothing here reads a profile's answers.
+already scrubbed; nothing here reads a profile's answers. Text that is not ours (titles, file
+names, module messages and output) never acts on a terminal: text shows control characters as
+escapes, JSON escapes them, JUnit XML holds only characters XML allows.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
 from pamexplorer.calltext import message_line, printable
 from pamexplorer.pam.codes import MessageStyle
-from pamexplorer.runner import CRASHED, ERROR, FAILED, PASSED, SKIPPED, ProfileResult, StepResult
+from pamexplorer.runner import (
+    CRASHED,
+    ERROR,
+    FAILED,
+    NOT_RUN,
+    PASSED,
+    SKIPPED,
+    ProfileResult,
+    StepResult,
+)
 
 FORMATS = ("text", "json", "junit")
-_LABEL = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP", CRASHED: "CRASH", ERROR: "ERROR"}
+_LABEL = {
+    PASSED: "PASS",
+    FAILED: "FAIL",
+    SKIPPED: "SKIP",
+    CRASHED: "CRASH",
+    ERROR: "ERROR",
+    NOT_RUN: "NOT RUN",  # a run a face finished early
+}
 
 
 def render(results: Sequence[ProfileResult], fmt: str, *, several: bool | None = None) -> str:
@@ -31,11 +50,22 @@ def render(results: Sequence[ProfileResult], fmt: str, *, several: bool | None =
 # --------------------------------------------------------------------------------------------
 
 
+#: What ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal or a strict UTF-8
+#: reader chokes on: DEL, C1 controls, lone surrogates (undecodable bytes of file names).
+_JSON_RAW = re.compile("[\x7f-\x9f\ud800-\udfff]")
+
+
 def to_json(results: Sequence[ProfileResult], *, several: bool = True) -> str:
     data: Any = [r.to_dict() for r in results]
     if not several and len(results) == 1:
         data = data[0]
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(data)
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON, UTF-8 text kept readable, control characters and surrogates escaped."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,35 +87,35 @@ def _code(step: StepResult) -> str:
 
 
 def text_profile(result: ProfileResult) -> list[str]:
-    where = f" [{result.path}]" if result.path else ""
-    lines = [f"{_LABEL[result.status]:5} {result.title}{where}"]
+    where = f" [{printable(result.path)}]" if result.path else ""
+    lines = [f"{_LABEL[result.status]:5} {printable(result.title)}{where}"]
     if result.status == ERROR:
-        lines.append(f"      {result.reason}")
+        lines.append(f"      {printable(result.reason or '')}")
         return lines
-    context = f"service {result.service}, config {result.config}"
+    context = f"service {printable(result.service)}, config {result.config}"
     if result.user is not None:
-        context += f", user {result.user}"
+        context += f", user {printable(result.user)}"
     lines.append(f"      {context}")
     if result.status == SKIPPED:
-        lines.append(f"      skipped: {result.reason}")
+        lines.append(f"      skipped: {printable(result.reason or '')}")
         return lines
     for step in result.steps:
-        mark = "ok" if step.ok else ("--" if step.status == "not run" else "FAIL")
+        mark = "ok" if step.ok else ("--" if step.status is NOT_RUN else "FAIL")
         expected = ""
-        if step.expected and step.expected != ["PAM_SUCCESS"]:
+        if step.expected and step.expected != ("PAM_SUCCESS",):
             expected = f"  (expected {' or '.join(step.expected)})"
-        lines.append(f"  {mark:4} {step.step:32} {_code(step)}{expected}")
+        lines.append(f"  {mark:4} {printable(step.step):32} {printable(_code(step))}{expected}")
         for message in step.messages:
             lines.append(f"        {_message_line(message)}")
         for out in step.output:
             lines.append(f"        output: {printable(out)}")
         if step.fail_delay_us:
             lines.append(f"        fail delay requested: {step.fail_delay_us} µs")
-        if step.status != "not run":
+        if step.status is not NOT_RUN:
             for problem in step.problems:
-                lines.append(f"        ! {problem}")
+                lines.append(f"        ! {printable(problem)}")
     if result.status == CRASHED:
-        lines.append(f"      crashed: {result.reason}")
+        lines.append(f"      crashed: {printable(result.reason or '')}")
     return lines
 
 
@@ -103,6 +133,20 @@ def to_text(results: Sequence[ProfileResult]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+#: Characters XML 1.0 cannot hold (most C0 controls, surrogates, U+FFFE/U+FFFF), and those
+#: it discourages that a terminal may act on (DEL, C1 controls).
+_XML_INVALID = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """``text`` as XML may hold it: characters XML forbids shown as escapes."""
+    return _XML_INVALID.sub(lambda m: printable(m.group()), text)
+
+
+def _sub(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
+    return ET.SubElement(parent, tag, {k: _xml(v) for k, v in attrs.items()})
+
+
 def _step_details(step: StepResult) -> str:
     lines = [f"{step.function}: {_code(step)}"]
     if step.expected:
@@ -118,18 +162,18 @@ def to_junit(results: Sequence[ProfileResult]) -> str:
     suites = ET.Element("testsuites", name="pamexplorer")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for result in results:
-        suite = ET.SubElement(suites, "testsuite", name=result.profile)
+        suite = _sub(suites, "testsuite", name=result.profile)
         if result.path:
-            suite.set("file", result.path)
+            suite.set("file", _xml(result.path))
         props = ET.SubElement(suite, "properties")
-        ET.SubElement(props, "property", name="title", value=result.title)
-        ET.SubElement(props, "property", name="status", value=result.status)
+        _sub(props, "property", name="title", value=result.title)
+        _sub(props, "property", name="status", value=result.status.value)
         if result.reason:
-            ET.SubElement(props, "property", name="reason", value=result.reason)
+            _sub(props, "property", name="reason", value=result.reason)
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         elapsed = 0.0
         if result.status in (ERROR, SKIPPED) and not result.steps:
-            case = ET.SubElement(
+            case = _sub(
                 suite,
                 "testcase",
                 classname=result.profile,
@@ -137,36 +181,39 @@ def to_junit(results: Sequence[ProfileResult]) -> str:
             )
             counts["tests"] += 1
             if result.status == ERROR:
-                ET.SubElement(case, "error", message=result.reason or "bad profile")
+                _sub(case, "error", message=result.reason or "bad profile")
                 counts["errors"] += 1
             else:
-                ET.SubElement(case, "skipped", message=result.reason or "skipped")
+                _sub(case, "skipped", message=result.reason or "skipped")
                 counts["skipped"] += 1
         for step in result.steps:
             counts["tests"] += 1
             elapsed += step.duration_ms / 1000
-            case = ET.SubElement(
+            case = _sub(
                 suite,
                 "testcase",
                 classname=result.profile,
                 name=f"{step.index:02d} {step.step}",
                 time=f"{step.duration_ms / 1000:.6f}",
             )
-            if step.status == CRASHED:
-                ET.SubElement(case, "error", message=step.text, type="crash").text = _step_details(
-                    step
-                )
+            if step.status is CRASHED:
+                detail = _sub(case, "error", message=step.text, type="crash")
                 counts["errors"] += 1
-            elif step.status == "not run":
-                ET.SubElement(case, "skipped", message="not run")
+            elif step.status is NOT_RUN:
+                _sub(case, "skipped", message="not run")
                 counts["skipped"] += 1
+                continue
             elif not step.ok:
-                ET.SubElement(
-                    case, "failure", message="; ".join(step.problems), type=step.name or "failure"
-                ).text = _step_details(step)
+                detail = _sub(
+                    case,
+                    "failure",
+                    message="; ".join(step.problems),
+                    type=step.name or "failure",
+                )
                 counts["failures"] += 1
             else:
-                ET.SubElement(case, "system-out").text = _step_details(step)
+                detail = ET.SubElement(case, "system-out")
+            detail.text = _xml(_step_details(step))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

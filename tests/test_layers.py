@@ -20,7 +20,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pamexplorer"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("pamexplorer.cli", "pamexplorer.__main__"),
     ("pamexplorer.tui", "pamexplorer.notebook"),
-    ("pamexplorer.runner", "pamexplorer.report", "pamexplorer.calltext", "pamexplorer.api"),
+    (
+        "pamexplorer.runner",
+        "pamexplorer.report",
+        "pamexplorer.calltext",
+        "pamexplorer.api",
+        "pamexplorer.views",
+    ),
     ("pamexplorer.session",),
     ("pamexplorer.profile",),
     ("pamexplorer.engine",),

@@ -26,7 +26,7 @@ from pamexplorer.pam.text import printable
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("call", "codes", "config", "run", "app")
+COMMAND_MODULES = ("call", "codes", "config", "run", "notebook", "app")
 #: Which module registers each subcommand (tests check this against what they register).
 COMMANDS = {
     "call": "call",
@@ -37,6 +37,7 @@ COMMANDS = {
     "simulate": "config",
     "run": "run",
     "profiles": "run",
+    "notebook": "notebook",
     "screenshots": "app",
 }
 #: Options of the main parser that take a value (skipped when looking for the subcommand).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +68,9 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import printable
     from pamexplorer.engine import Engine
+    from pamexplorer.engine.aio import AsyncEngine
     from pamexplorer.profile import ProfileError, load, resolve
     from pamexplorer.report import render
     from pamexplorer.runner import ask_on_terminal, error_result, run_profile
@@ -77,7 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
     # Children come from the fork server, started with a clean environment: a child forked
     # from this process would still show our exec-time environment, where a profile's secret
     # source ({env: NAME}) lives, in /proc/PID/environ.
-    engine = Engine()
+    engine = AsyncEngine()
     Engine.reap_on_signals()  # SIGTERM/SIGHUP: sessions closed, children gone before we exit
     ask = ask_on_terminal if sys.stdin.isatty() else None
     results: list[ProfileResult] = []
@@ -86,7 +87,7 @@ def run_command(args: argparse.Namespace) -> int:
             profile = load(resolve(reference))
             result = run_profile(profile, engine=engine, ask=ask)
         except ProfileError as err:
-            print(f"pamexplorer: {err}", file=sys.stderr)
+            print(f"pamexplorer: {printable(str(err))}", file=sys.stderr)
             result = error_result(reference, err)
         results.append(result)
     sys.stdout.write(render(results, args.format, several=len(args.profiles) > 1))
@@ -94,7 +95,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def profiles_command(args: argparse.Namespace) -> int:
+    from pamexplorer.calltext import printable
     from pamexplorer.profile import discover
+    from pamexplorer.report import json_text
 
     entries = discover()
     if args.format == "json":
@@ -108,17 +111,18 @@ def profiles_command(args: argparse.Namespace) -> int:
             }
             for e in entries
         ]
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(data))
         return 0
     if not entries:
         print("no profiles found")
         return 0
-    width = max(len(e.name) for e in entries)
+    # Names, titles and paths come from files: shown with control characters escaped.
+    width = max(len(printable(e.name)) for e in entries)
     for e in entries:
         origin = "bundled" if e.bundled else "user"
-        print(f"{e.name:{width}}  {origin:7}  {e.title}")
+        print(f"{printable(e.name):{width}}  {origin:7}  {printable(e.title)}")
         if e.error:
-            print(f"{'':{width}}  {'':7}  ! {e.error}")
+            print(f"{'':{width}}  {'':7}  ! {printable(e.error)}")
         elif not e.bundled:
-            print(f"{'':{width}}  {'':7}  {e.path}")
+            print(f"{'':{width}}  {'':7}  {printable(str(e.path))}")
     return 0

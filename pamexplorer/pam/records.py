@@ -72,6 +72,16 @@ class CallRecord:
     def flag_names(self) -> list[str]:
         return flag_names(self.flags)
 
+    def __repr__(self) -> str:  # readable in a REPL; pam.html renders (lazily: no cycle)
+        from pamexplorer.pam.html import record_text
+
+        return record_text(self)
+
+    def _repr_html_(self) -> str:  # Jupyter's rich display
+        from pamexplorer.pam.html import record_html
+
+        return record_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "function": self.function,

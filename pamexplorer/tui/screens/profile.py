@@ -405,15 +405,14 @@ class ProfileScreen(Screen[None]):
 
     def prepare(self) -> None:
         """Answers and the configuration directory, once per run."""
-        from pamexplorer.runner import ProfileConversation, Secrets, resolve_answers
+        from pamexplorer.runner import ProfileConversation, Secrets, asks, resolve_answers
 
         assert self.profile is not None
         profile = self.profile
         self.secrets = Secrets()
         values = resolve_answers(profile, self.secrets)
         scripted = ProfileConversation(profile.answers, values, self.secrets, None)
-        asks = any(answer.ask for answer in profile.answers)
-        self.answers = ProfileAnswers(scripted, self.secrets, asks, self)
+        self.answers = ProfileAnswers(scripted, self.secrets, asks(profile), self)
         self.stack_confdir()
 
     def shown(self, record: CallRecord) -> CallRecord:
@@ -529,46 +528,12 @@ class ProfileScreen(Screen[None]):
     async def run_step(
         session: PamSession, number: int, step: Step, secrets: Secrets
     ) -> tuple[StepResult, CallRecord | None]:
-        """One step on the session, judged as the runner judges it (``runner.call_step``,
-        ``runner.code_step``). ``EngineCrashed`` propagates: the run is over."""
-        from pamexplorer.engine import EngineCrashed, EngineError
-        from pamexplorer.profile import ITEM_STEP
-        from pamexplorer.runner import FAILED, StepResult, call_step, code_step
+        """One step on the session, judged as the runner judges it
+        (``runner.run_session_step``). ``EngineCrashed`` propagates: the run is over."""
+        from pamexplorer.runner import run_session_step
 
-        record: CallRecord | None = None
-        try:
-            if step.function is not None:
-                record = await session.call(step.function, step.flags)
-                outcome = call_step(number, step.label(), record, step.expect, secrets)
-            elif step.action == ITEM_STEP:
-                code = 0
-                for item, value in step.items.items():
-                    code = await session.set_item(item, value)
-                    if code != 0:
-                        break
-                outcome = code_step(number, step, code, secrets)
-            else:
-                code = await session.putenv(step.entry or "")
-                outcome = code_step(number, step, code, secrets)
-        except EngineCrashed:
-            raise
-        except EngineError as err:
-            text = secrets.scrub(str(err))
-            outcome = StepResult(
-                number,
-                step.label(),
-                step.libpam_name,
-                [],
-                None,
-                "error",
-                text,
-                step.expect.code_names(),
-                False,
-                FAILED,
-                [text],
-            )
-        outcome.line = step.line
-        return outcome, record
+        outcome = await run_session_step(session, number, step, secrets)
+        return outcome, outcome.record
 
     def finish(self) -> None:
         """The run is over: its transaction ends with pam_end (it is idle between steps)."""

@@ -1,0 +1,165 @@
+"""``pamexplorer.open`` and the views: real libpam through the engine, shown as HTML and text."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pamexplorer
+from pamexplorer.pam.codes import Code, Flag, MessageStyle
+from pamexplorer.pam.records import REDACTED
+
+HOSTILE = "<img src=x onerror=alert(1)>&\x1b[31m"
+
+
+@pytest.fixture
+def confdir(service_dir) -> Path:
+    return service_dir(
+        {
+            "echo": "auth required pam_echo.so <b>bold</b>\nauth required pam_permit.so\n",
+            "deny": "auth required pam_deny.so\naccount required pam_permit.so\n",
+            "crash": "auth include\n",
+        }
+    )
+
+
+def test_open_on_the_lab_fails_then_succeeds() -> None:
+    with pamexplorer.open("lab-login", "alice", lab=True, answers=["wrong"]) as t:
+        record = t.authenticate()
+        assert (record.code, record.name) == (Code.PAM_AUTH_ERR, "PAM_AUTH_ERR")
+        assert [m.answer for m in record.messages] == [REDACTED]
+        confdir = Path(t.confdir or "")
+        assert confdir.is_dir()
+    assert not confdir.exists()  # the lab's private copy is removed on close
+    with pamexplorer.open(
+        "lab-login", "alice", lab=True, answers={"(?i)password": "wonderland"}
+    ) as t:
+        assert t.authenticate().code == Code.PAM_SUCCESS
+        assert t.call("setcred(PAM_ESTABLISH_CRED)").flags == Flag.PAM_ESTABLISH_CRED
+        assert t.acct_mgmt("PAM_SILENT").flags == Flag.PAM_SILENT
+        end = t.end()
+    assert end is not None and end.function == "pam_end"
+    assert [r.function for r in t.records] == [
+        "pam_start",
+        "pam_authenticate",
+        "pam_setcred",
+        "pam_acct_mgmt",
+        "pam_end",
+    ]
+
+
+def test_a_callback_answers_and_no_answer_gives_conv_err(service_dir, c_module) -> None:
+    conv = c_module(
+        "conv-rc",
+        """
+        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
+            const struct pam_conv *conv; struct pam_message m = {PAM_PROMPT_ECHO_ON, "Code: "};
+            const struct pam_message *mp = &m; struct pam_response *r = NULL;
+            pam_get_item(h, PAM_CONV, (const void **)&conv);
+            return conv->conv(1, &mp, &r, conv->appdata_ptr);
+        }
+        """,
+    )
+    confdir = service_dir({"conv": f"auth required {conv}\n"})
+    seen = []
+
+    def answer(message):
+        seen.append((message.style, message.text))
+        return "42"
+
+    with pamexplorer.open("conv", "alice", confdir=confdir, conversation=answer) as t:
+        record = t.authenticate()
+    assert record.code == Code.PAM_SUCCESS
+    assert seen == [(MessageStyle.PAM_PROMPT_ECHO_ON, "Code: ")]
+    assert record.messages[0].answer == "42"
+    with pamexplorer.open("conv", "alice", confdir=confdir) as t:
+        assert t.authenticate().code == Code.PAM_CONV_ERR
+
+
+def test_a_crash_raises_and_shows_in_the_timeline(service_dir, c_module) -> None:
+    segv = c_module(
+        "segv-api",
+        """
+        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
+            *(volatile int *)0 = 1; return 0;
+        }
+        """,
+    )
+    confdir = service_dir({"segv": f"auth required {segv}\n"})
+    t = pamexplorer.open("segv", "alice", confdir=confdir)
+    with pytest.raises(pamexplorer.EngineCrashed, match=r"^SIGSEGV during pam_authenticate$"):
+        t.authenticate()
+    assert t.state.value == "crashed"
+    assert "SIGSEGV during pam_authenticate" in t._repr_html_()
+    assert "CRASH: SIGSEGV during pam_authenticate" in repr(t)
+    t.close()
+
+
+def test_libpam_crashing_in_pam_start_raises(confdir: Path) -> None:
+    with pytest.raises(pamexplorer.EngineCrashed, match=r"^SIGSEGV during pam_start$"):
+        pamexplorer.open("crash", "alice", confdir=confdir)
+
+
+def test_module_text_is_escaped_in_html_and_visible_in_text(service_dir) -> None:
+    confdir = service_dir({"echo": "auth required pam_echo.so <b>bold</b>\n"})
+    with pamexplorer.open("echo", "alice", confdir=confdir) as t:
+        record = t.authenticate()
+    assert record.messages[0].text == "<b>bold</b>"
+    html = record._repr_html_()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold" not in html
+    assert "PAM_SUCCESS (0)" in html
+    assert "info: <b>bold</b>" in repr(record)
+
+
+def test_hostile_text_in_records_is_never_markup() -> None:
+    from pamexplorer.pam.html import record_html, record_text
+    from pamexplorer.pam.records import CallRecord, Exchange
+
+    record = CallRecord(
+        "pam_authenticate",
+        0,
+        7,
+        "PAM_AUTH_ERR",
+        "Authentication failure",
+        1.0,
+        (Exchange(MessageStyle.PAM_ERROR_MSG, HOSTILE, None),),
+        output=(HOSTILE,),
+    )
+    html = record_html(record)
+    assert "<img" not in html and "\x1b" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;&amp;\\x1b[31m") == 2
+    assert "\x1b" not in record_text(record) and "\\x1b[31m" in record_text(record)
+
+
+def test_views_display_in_html_and_text(confdir: Path) -> None:
+    stack = pamexplorer.show("deny", confdir=confdir)
+    assert "pam_deny.so" in repr(stack) and "deny:1" in repr(stack)
+    assert "<table>" in stack._repr_html_() and "deny:2" in stack._repr_html_()
+    codes = pamexplorer.codes()
+    assert len(codes) == 32 and "PAM_AUTH_ERR (7)" in codes._repr_html_()
+    assert repr(pamexplorer.codes("auth_err")).startswith(
+        "PAM_AUTH_ERR (7)  Authentication failure"
+    )
+    simulated = pamexplorer.simulate("deny", ["authenticate", "acct_mgmt"], confdir=confdir)
+    assert "pam_authenticate  PAM_AUTH_ERR (7)" in repr(simulated)
+    assert "pam_acct_mgmt  PAM_SUCCESS (0)" in repr(simulated)
+    assert "PAM_AUTH_ERR (7)" in simulated._repr_html_()
+    run = pamexplorer.run("lab-required")
+    assert run.status == "passed" and "PASSED" in repr(run)
+    assert "PAM_AUTH_ERR (7)" in run._repr_html_()
+
+
+def test_the_cli_never_imports_the_api() -> None:
+    probe = (
+        "import sys, pamexplorer.cli as c; c.build_parser(); "
+        "print(sorted(m for m in sys.modules if m in ('pamexplorer.api', 'ipywidgets', "
+        "'pamexplorer.session', 'pamexplorer.views')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+    assert pamexplorer.open is pamexplorer.api.open
