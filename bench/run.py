@@ -1,6 +1,6 @@
 """Run every benchmark section in one process and print the measured ratios side by side.
 
-Usage: python3 bench/run.py [core|stack|tui ...]
+Usage: python3 bench/run.py [core|stack|tui|trace ...]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-SECTIONS = ("core", "stack", "tui")
+SECTIONS = ("core", "stack", "tui", "trace")
 
 
 def main(argv: list[str]) -> int:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pamexplorer.pam.codes import Code, MessageStyle, flag_names
-from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.codes import Code, MessageStyle, code_name, flag_names
+from pamexplorer.pam.records import CallRecord, ModuleCall, Trace
 from pamexplorer.pam.text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from pamexplorer.stack.simulate import CallResult
 
 __all__ = [
     "CODE_WIDTH",
@@ -32,10 +35,17 @@ __all__ = [
     "function_head",
     "message_line",
     "message_lines",
+    "module_json",
+    "not_run_line",
     "output_lines",
     "paint",
+    "path_line",
     "printable",
     "printable_lines",
+    "record_json",
+    "short_where",
+    "simulation_lines",
+    "trace_lines",
     "use_color",
 ]
 
@@ -146,3 +156,157 @@ def crash_lines(
     head = f"{during:<{width}}  {'(no result)':<{CODE_WIDTH}}"
     yield paint(head, False, color) + f"  {printable(message)}"
     yield from output_lines(output)
+
+
+# -- the per-module trace (``call``, ``simulate``; see engine/trace) ---------------------------
+
+
+#: The pass a module of pam_chauthtok runs in (libpam adds the flag; an application may not).
+PAM_PRELIM_CHECK = 0x4000
+PAM_UPDATE_AUTHTOK = 0x2000
+
+
+def short_where(file: str, line: int) -> str:
+    """``common-auth:17``: the file's base name and the line."""
+    return f"{file.rsplit('/', 1)[-1]}:{line}" if file else "?"
+
+
+def path_line(
+    where: str,
+    module: str,
+    code: int,
+    action: str,
+    level: int = 0,
+    pass_: str | None = None,
+    duration_ms: float | None = None,
+    frozen_code: int | None = None,
+    note: str = "",
+) -> str:
+    """One rule that ran: ``    common-auth:17  pam_unix.so  PAM_AUTH_ERR (7)  -> ignore  0.4 ms``;
+    ``simulate`` and a traced ``call`` print the same form."""
+    head = f"{pass_}: " if pass_ else ""
+    result = f"{code_name(code)} ({code})"
+    act = action or "-"
+    if frozen_code is not None and frozen_code != code:
+        act += f" (as {code_name(frozen_code)}, frozen)"
+    ms = "" if duration_ms is None else f"  {duration_ms:.1f} ms"
+    tail = f"  -- {note}" if note else ""
+    body = f"{head}{where:<20} {module or '-':<16} {result:<24} -> {act}{ms}{tail}"
+    return f"    {'  ' * level}{printable(body)}"
+
+
+def not_run_line(where: str, module: str, why: str, level: int = 0) -> str:
+    body = f"{where:<20} {module or '-':<16} not run: {why}"
+    return f"    {'  ' * level}{printable(body)}"
+
+
+def _pass_of(flags: int) -> str | None:
+    if flags & PAM_PRELIM_CHECK:
+        return "prelim"
+    if flags & PAM_UPDATE_AUTHTOK:
+        return "update"
+    return None
+
+
+def trace_lines(trace: Trace | None) -> Iterator[str]:
+    """The lines under a traced call: one per rule of the chain (run or not), each module's
+    log lines under it, the deciding rule, and a disagreement or unavailability."""
+    if trace is None:
+        return
+    if not trace.available:
+        yield f"    trace unavailable: {printable(trace.reason)}"
+        return
+    for line in trace.log:
+        yield f"    log {line.level}: {printable(line.text)}"
+    if trace.status != "traced":
+        yield f"    trace {trace.status}: {printable(trace.reason)}"
+    for entry in trace.modules:
+        where = entry.where if entry.file else "?"
+        module = entry.module_name or entry.module
+        if not entry.ran:
+            yield not_run_line(where, module, printable(entry.skip), entry.level)
+            continue
+        if entry.code is None:
+            body = f"{where:<20} {module:<16} never returned ({entry.action or 'crashed'})"
+            yield f"    {'  ' * entry.level}{printable(body)}"
+        else:
+            yield path_line(
+                where,
+                module,
+                entry.code,
+                entry.action,
+                entry.level,
+                _pass_of(entry.flags),
+                entry.duration_ms if entry.called else None,
+                entry.frozen_code,
+                entry.note,
+            )
+        for line in entry.log:
+            yield f"    {'  ' * entry.level}    log {line.level}: {printable(line.text)}"
+    decided = trace.decided_by_text
+    if decided:
+        yield f"    decided by {printable(decided)}"
+    if trace.disagreement:
+        yield f"    WARNING {printable(trace.disagreement)}"
+
+
+def module_json(entry: ModuleCall) -> dict[str, Any]:
+    """One entry of ``calls[].modules[]`` in ``call --format json``."""
+    return {
+        "file": entry.file,
+        "line": entry.line,
+        "type": entry.type,
+        "control": entry.control,
+        "module": entry.module,
+        "args": list(entry.args),
+        "chain": list(entry.chain),
+        "function": entry.function,
+        "flags": flag_names(entry.flags),
+        "ran": entry.ran,
+        "skip": entry.skip,
+        "code": entry.code,
+        "name": entry.name,
+        "action": entry.action,
+        "frozen_code": entry.frozen_code,
+        "duration_ms": round(entry.duration_ms, 3),
+        "messages": [m.to_dict() for m in entry.messages],
+        "log": [line.text for line in entry.log],
+    }
+
+
+def record_json(record: CallRecord) -> dict[str, Any]:
+    """A call record as ``call --format json`` shows it: the record, plus ``modules`` and
+    ``decided_by`` from its trace and ``trace`` {status, reason, disagreement, log}."""
+    data = record.to_dict()
+    trace = data.pop("trace", None) and record.trace
+    if trace is None:
+        return data
+    data["modules"] = [module_json(m) for m in trace.modules]
+    data["decided_by"] = trace.decided_by_text
+    data["trace"] = {
+        "status": trace.status,
+        "reason": trace.reason,
+        "disagreement": trace.disagreement,
+        "log": [line.text for line in trace.log],
+    }
+    return data
+
+
+def simulation_lines(call: CallResult) -> Iterator[str]:
+    """``simulate``'s lines under a call, in the trace's form (:func:`trace_lines`)."""
+    for step in call.steps:
+        where = short_where(step.file, step.line)
+        module = step.module.rsplit("/", 1)[-1]
+        if not step.ran:
+            yield not_run_line(where, module, step.skip, step.level)
+            continue
+        note = "; ".join(x for x in ("assumed" if step.assumed else "", step.note) if x)
+        yield path_line(
+            where, module, step.code, step.action, step.level, step.pass_, None, step.frozen_code,
+            note,
+        )  # fmt: skip
+    decided = call.decided_by
+    if decided is not None:
+        module = decided.module.rsplit("/", 1)[-1]
+        where = short_where(decided.file, decided.line)
+        yield f"    decided by {printable(f'{where} {module} ({decided.action})')}"

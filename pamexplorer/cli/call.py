@@ -14,6 +14,8 @@ from pamexplorer.calltext import (
     detail_lines,
     function_head,
     printable,
+    record_json,
+    trace_lines,
     use_color,
 )
 from pamexplorer.cli import (
@@ -35,7 +37,7 @@ from pamexplorer.engine import (
 from pamexplorer.pam.codes import SETTABLE_ITEMS, Function, item_by_name
 from pamexplorer.pam.conversation import Conversation, LineConversation, TerminalConversation
 from pamexplorer.pam.operation import Operation, OperationError, parse_operation
-from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.records import CallRecord, Trace
 from pamexplorer.pam.secrets import RememberingConversation, Secrets
 
 EXAMPLES = """\
@@ -55,6 +57,9 @@ prompt reads one line from standard input. Echo-off answers never show, even whe
 echoes them back: they print as ********.
 Notes come first: a service without a file of its own (libpam then reads 'other'), and, on the
 system's services, that setcred, open_session and chauthtok act on the real system.
+Under each call, one line per rule of its stack: the code the module returned, the action libpam
+took, the lines it logged to syslog, the rules that did not run and why, and the rule that
+decided the call ("decided by common-account:19 pam_deny.so (die)"); -q hides them.
 exit status: 0 every call returned PAM_SUCCESS, 1 a call failed (pam_start included),
 2 bad usage or input, 3 the engine child crashed or timed out.
 """
@@ -101,6 +106,13 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
     sub.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_argument(
         "-v", "--verbose", action="store_true", help="also show items and PAM environment"
+    )
+    sub.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="hide the per-module trace (one line per rule under each call); text output "
+        "then skips tracing altogether",
     )
     sub.add_argument("service", metavar="SERVICE")
     sub.add_argument("user", metavar="USER")
@@ -198,6 +210,7 @@ class CallRun:
         self.error: EngineCrashed | None = None
         self.crash_message = ""
         self.crash_output: list[str] = []
+        self.crash_trace: Trace | None = None
 
     def keep(self, record: CallRecord) -> CallRecord:
         return self.secrets.scrub_record(record)
@@ -206,6 +219,7 @@ class CallRun:
         self.error = error
         self.crash_message = self.secrets.scrub(error.message)
         self.crash_output = self.secrets.scrub_lines(output)
+        self.crash_trace = None if error.trace is None else error.trace.map_text(self.secrets.scrub)
 
     @property
     def status(self) -> int:
@@ -224,13 +238,20 @@ class CallRun:
                 "message": self.crash_message,
                 "output": self.crash_output,
             }
+            if self.crash_trace is not None:
+                error["trace"] = self.crash_trace.to_dict()
         return {
             "service_file": self.service_file,
             "notes": list(self.notes),
             "start": None
             if start is None
-            else {"code": start.code, "name": start.name, "text": start.text},
-            "calls": [c.to_dict() for c in self.calls],
+            else {
+                "code": start.code,
+                "name": start.name,
+                "text": start.text,
+                **({"log": [x.text for x in start.trace.log]} if start.trace else {}),
+            },
+            "calls": [record_json(c) for c in self.calls],
             "end": None
             if self.end is None
             else {"code": self.end.code, "name": self.end.name, "text": self.end.text},
@@ -242,10 +263,13 @@ class CallRun:
 class Printer:
     """``call``'s text output, written as each call returns."""
 
-    def __init__(self, operations: list[Operation], verbose: bool, color: bool) -> None:
+    def __init__(
+        self, operations: list[Operation], verbose: bool, color: bool, quiet: bool = False
+    ) -> None:
         heads = ["pam_start", "pam_end", *(str_head(op) for op in operations)]
         self.width = max(HEAD_WIDTH, *(len(h) for h in heads))
         self.verbose = verbose
+        self.quiet = quiet  # no per-module trace lines
         self.color = color
         self.warned = False
 
@@ -257,6 +281,9 @@ class Printer:
         print(call_line(record, self.color, self.width))
         for line in detail_lines(record, verbose=self.verbose, no_answer=NO_ANSWER_HERE):
             print(line)
+        if not self.quiet:
+            for line in trace_lines(record.trace):
+                print(line)
         sys.stdout.flush()
 
     def crash(self, run_: CallRun) -> None:
@@ -266,6 +293,9 @@ class Printer:
             run_.error.during, run_.crash_message, run_.crash_output, self.color, self.width
         ):
             print(line)
+        if not self.quiet:  # the modules up to the one that never returned
+            for line in trace_lines(run_.crash_trace):
+                print(line)
         print(f"error: {printable(run_.crash_message)}")
 
 
@@ -298,6 +328,7 @@ def execute(
                     confdir=confdir,
                     items=parse_items(args.items),
                     env=parse_pairs(args.env, "-E"),
+                    trace=args.format == "json" or not args.quiet,
                 )
             )
             if printer is not None:
@@ -347,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = CallRun()
     text = args.format == "text"
-    printer = Printer(operations, args.verbose, use_color(sys.stdout)) if text else None
+    printer = Printer(operations, args.verbose, use_color(sys.stdout), args.quiet) if text else None
     try:
         execute(args, operations, result, choose_conversation(), printer)
     except EngineError as err:

@@ -91,9 +91,11 @@ def register(subparsers: Any, parser: argparse.ArgumentParser) -> None:
         help="predict each call's result from the configuration alone",
         formatter_class=_RAW,
         description="Walk the stack as libpam's dispatcher does, without loading a module, and\n"
-        "print each call's final code and path. pam_permit, pam_deny and pam_debug return what\n"
-        "they would; a missing module or symbol returns PAM_MODULE_UNKNOWN; other modules\n"
-        "return what --result says, else PAM_SUCCESS marked as assumed.\n"
+        "print each call's final code and path in the form of call's trace: one line per rule,\n"
+        "the rules that did not run and why, the rule that decided the call. pam_permit,\n"
+        "pam_deny and pam_debug return what they would; a missing module or symbol returns\n"
+        "PAM_MODULE_UNKNOWN; other modules return what --result says, else PAM_SUCCESS\n"
+        "marked as assumed.\n"
         "--result FILE:LINE=CODE applies to every call of that rule (both chauthtok passes);\n"
         "FILE:LINE@EVENT=CODE only to one: authenticate, setcred, acct_mgmt, open_session,\n"
         "close_session, chauthtok, prelim or update. CODE: PAM_AUTH_ERR, auth_err or 7.\n\n"
@@ -213,7 +215,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from pamexplorer.calltext import call_head
+    from pamexplorer.calltext import call_head, simulation_lines
     from pamexplorer.pam.codes import describe
     from pamexplorer.pam.operation import OperationError, parse_operation
     from pamexplorer.stack.resolve import resolve
@@ -251,11 +253,6 @@ def run_simulate(args: argparse.Namespace) -> int:
     for call in result.calls:
         note = f"  -- {call.note}" if call.note else ""
         print(f"{call_head(call.function, call.flags, call.code, call.name)}  {call.text}{note}")
-        for step in call.path:
-            mark = " (assumed)" if step.assumed else ""
-            note = f"  -- {step.note}" if step.note else ""
-            print(
-                f"    {'  ' * step.level}{step.file}:{step.line} {step.module or '-'}: "
-                f"{describe(step.code).name} ({step.code}){mark} -> {step.action}{note}"
-            )
+        for line in simulation_lines(call):
+            print(line)
     return EXIT_OK

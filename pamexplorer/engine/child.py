@@ -28,9 +28,11 @@ from pamexplorer.engine.protocol import (
     Frame,
     MessageFrame,
     RecordEvent,
+    TraceEvent,
     ValueEvent,
     child_channel,
 )
+from pamexplorer.engine.tracer import TracedTransaction, child_transaction
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import ConversationAborted
@@ -106,15 +108,13 @@ class ChildServer:
     def start(self, request: Frame) -> CallRecord:
         if self.transaction is not None:
             raise TransactionError("this engine child already started a transaction")
-        self.transaction = Transaction(
-            request["service"],
-            request.get("user"),
-            confdir=request.get("confdir"),
-            conversation=RemoteConversation(self.channel),
-            items=request.get("items") or {},
-            env=request.get("env") or {},
+        self.transaction = child_transaction(
+            request, RemoteConversation(self.channel), self.send_trace
         )
         return self.transaction.start()
+
+    def send_trace(self, events: str) -> None:
+        self.channel.send(TraceEvent(event="trace", events=events))
 
     def require(self) -> Transaction:
         if self.transaction is None:
@@ -123,7 +123,11 @@ class ChildServer:
 
     def reply_record(self, record: CallRecord) -> None:
         libpam.flush_stdio()
-        self.channel.send(RecordEvent(event="record", record=record.to_dict()))
+        frame = RecordEvent(event="record", record=record.to_dict())
+        if isinstance(self.transaction, TracedTransaction):  # what the front end's trace needs
+            frame["trace_events"] = self.transaction.stream_rest()
+            frame["trace_unavailable"] = self.transaction.unavailable
+        self.channel.send(frame)
 
     def reply_value(self, value: str | int | None) -> None:
         self.channel.send(ValueEvent(event="value", value=value))

@@ -137,13 +137,14 @@ class Engine:
         env: Mapping[str, str] | None = None,
         conversation: Conversation | None = None,
         timeout: float | None = None,
+        trace: bool = True,
     ) -> Session:
         check_timeout(timeout)
         session = self.session(conversation)
         if timeout is not None:
             session.timeout = timeout
         try:
-            session.start(service, user, confdir=confdir, items=items, env=env)
+            session.start(service, user, confdir=confdir, items=items, env=env, trace=trace)
         except BaseException:
             session.close()
             raise

@@ -8,6 +8,8 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from pamexplorer.pam.records import Trace
+
 #: The longest ``timeout`` a session accepts, in seconds (a day).
 MAX_TIMEOUT = 86400.0
 
@@ -34,6 +36,8 @@ class EngineCrashed(EngineError):
         self.message = message
         self.signal = signal_name
         self.status = status
+        #: The trace of the call up to where the child stopped (None: not traced).
+        self.trace: Trace | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class EngineCrashed(EngineError):
             "status": self.status,
             "during": self.during,
             "message": self.message,
+            **({"trace": self.trace.to_dict()} if self.trace is not None else {}),
         }
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from types import FrameType
 
+from pamexplorer.engine import tracer
 from pamexplorer.engine.child import become_child
 from pamexplorer.engine.protocol import (
     ChannelClosed,
@@ -34,6 +35,9 @@ from pamexplorer.engine.spawning import SHUTDOWN_GRACE, children, kill_group, ki
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
+
+# The trace shim and the code that assembles traces, loaded once before any fork.
+tracer.preload()
 
 
 class Terminated(Exception):

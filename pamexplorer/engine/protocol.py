@@ -15,7 +15,8 @@ Requests (front end -> child): :class:`Hello`, :class:`StartRequest`, :class:`Ca
 :class:`SetItemRequest`, :class:`GetItemRequest`, :class:`PutenvRequest`, :class:`EndRequest`,
 and :class:`AnswersReply` to a conversation. Events (child -> front end):
 :class:`ConversationEvent`, :class:`RecordEvent` (a ``CallRecord`` as a dict),
-:class:`ValueEvent` (the reply to an item or environment request), :class:`ErrorEvent`.
+:class:`ValueEvent` (the reply to an item or environment request), :class:`ErrorEvent`,
+:class:`TraceEvent` (module invocations and log lines as they happen).
 The module's stdout and stderr travel on a separate pipe and are never parsed.
 
 **Front end <-> fork server** (a ``SOCK_SEQPACKET`` socket: one JSON object per packet, file
@@ -34,7 +35,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 #: A received frame, before the reader looks at its discriminating key.
 Frame = dict[str, Any]
@@ -56,6 +57,10 @@ class StartRequest(TypedDict):
     confdir: str | None
     items: dict[str, str]
     env: dict[str, str]
+    #: Trace the modules (default true); the child assembles each record's trace itself
+    #: unless ``assemble`` is false (then the front end does, from :class:`TraceEvent` frames).
+    trace: NotRequired[bool]
+    assemble: NotRequired[bool]
 
 
 class CallRequest(TypedDict):
@@ -120,6 +125,18 @@ class ConversationEvent(TypedDict):
 class RecordEvent(TypedDict):
     event: Literal["record"]
     record: dict[str, Any]  # ``CallRecord.to_dict()``
+    #: A tracing child: the call's trace events not streamed yet (JSON arrays as text), and
+    #: why there is no trace ("" when there is one).
+    trace_events: NotRequired[str]
+    trace_unavailable: NotRequired[str]
+
+
+class TraceEvent(TypedDict):
+    """Trace events as they happen in a call (``engine/trace/pamtrace.c``): JSON arrays, as
+    text. A module's invocation is announced before the module runs."""
+
+    event: Literal["trace"]
+    events: str
 
 
 class ValueEvent(TypedDict):
@@ -132,7 +149,7 @@ class ErrorEvent(TypedDict):
     message: str
 
 
-Event = ConversationEvent | RecordEvent | ValueEvent | ErrorEvent
+Event = ConversationEvent | RecordEvent | ValueEvent | ErrorEvent | TraceEvent
 
 # -- front end <-> fork server -------------------------------------------------------------
 

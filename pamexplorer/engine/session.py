@@ -37,7 +37,8 @@ from pamexplorer.engine.protocol import (
     StartRequest,
     close_quietly,
 )
-from pamexplorer.engine.spawning import Spawner, kill_tree
+from pamexplorer.engine.spawning import DirectForker, Spawner, kill_tree
+from pamexplorer.engine.trace.collect import TraceCollector
 from pamexplorer.pam.codes import Function, MessageStyle
 from pamexplorer.pam.conversation import Conversation, ConversationAborted
 from pamexplorer.pam.records import CallRecord, Message
@@ -129,6 +130,7 @@ class Session:
         #: abort (the module may never return); otherwise ``end`` still runs pam_end.
         self.in_flight: str | None = None
         self._aborted = False
+        self._trace = TraceCollector()
         self._lock = threading.RLock()  # requests, abort and close against each other
         self._exchanging = 0  # threads inside an exchange (at most one in correct use)
         self._close_pending = False
@@ -149,7 +151,9 @@ class Session:
         confdir: str | None = None,
         items: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        trace: bool = True,
     ) -> CallRecord:
+        """``pam_start``; with ``trace`` (the default) every record carries a ``trace``."""
         frame = StartRequest(
             op="start",
             service=service,
@@ -157,7 +161,12 @@ class Session:
             confdir=confdir,
             items=dict(items or {}),
             env=dict(env or {}),
+            trace=trace,
+            # a one-shot front end (a direct fork) lets the child assemble the trace; a
+            # long-lived one assembles it here, with the stack layer loaded and cached
+            assemble=isinstance(self.server, DirectForker),
         )
+        self._trace.begin(service, confdir)
         record = self._record(frame, "pam_start")
         self.start_record = record
         if record.code != 0:
@@ -167,6 +176,7 @@ class Session:
 
     def call(self, function: Function, flags: int = 0) -> CallRecord:
         frame = CallRequest(op="call", function=function.value, flags=int(flags))
+        self._trace.in_flight = (function, int(flags))
         return self._record(frame, function.value)
 
     def set_item(self, item: str, value: str) -> int:
@@ -256,10 +266,11 @@ class Session:
         if reply.get("event") != "record":
             raise EngineError(f"unexpected reply to {during}: {reply.get('event')!r}")
         record = CallRecord.from_dict(reply["record"])
+        self._trace.feed_record(reply)
         output = self.output.take()
         if output:
             record = CallRecord(**{**record.__dict__, "output": tuple(output)})
-        return record
+        return self._trace.attach(record)
 
     def _value(self, frame: Request, during: str) -> str | int | None:
         reply = self._exchange(frame, during)
@@ -298,6 +309,9 @@ class Session:
             while True:
                 reply = self._receive(during)
                 event = reply.get("event")
+                if event == "trace":
+                    self._trace.feed(reply)
+                    continue
                 if event == "conversation":
                     if failure is not None:
                         self.channel.send(AnswersReply(op="answers", answers=[], abort=True))
@@ -376,6 +390,7 @@ class Session:
         except BaseException:
             self.channel.send(AnswersReply(op="answers", answers=[], abort=True))
             raise
+        self._trace.note_answers(messages, answers)  # echo-off answers: scrubbed from traces
         self.channel.send(AnswersReply(op="answers", answers=answers, abort=False))
 
     # -- death --------------------------------------------------------------------------------
@@ -406,6 +421,7 @@ class Session:
         return self._crashed(tampered(during), reaped=death is not None)
 
     def _crashed(self, error: EngineCrashed, reaped: bool) -> EngineCrashed:
+        error.trace = self._trace.crashed()
         self.in_flight = None
         self.crashed = error
         self.crash_output = self.output.take()

@@ -6,7 +6,8 @@ channel as dicts (``to_dict``/``from_dict``) and every face, report and test rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pamexplorer.pam.codes import Code, Flag, MessageStyle, flag_names
@@ -61,6 +62,8 @@ class CallRecord:
     env: dict[str, str] = field(default_factory=dict)
     fail_delay_us: int | None = None
     output: tuple[str, ...] = ()
+    #: Which module did what in this call (None: the record was made without the trace).
+    trace: Trace | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +95,7 @@ class CallRecord:
             "env": dict(self.env),
             "fail_delay_us": self.fail_delay_us,
             "output": list(self.output),
+            "trace": None if self.trace is None else self.trace.to_dict(),
         }
 
     @classmethod
@@ -109,4 +113,234 @@ class CallRecord:
             env=dict(data.get("env", {})),
             fail_delay_us=data.get("fail_delay_us"),
             output=tuple(data.get("output", [])),
+            trace=Trace.from_dict(data["trace"]) if data.get("trace") else None,
         )
+
+
+#: syslog priorities' level names (``LOG_EMERG`` .. ``LOG_DEBUG``).
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a module (or libpam) sent to syslog, as formatted (``%m`` expanded)."""
+
+    priority: int
+    text: str
+
+    @property
+    def level(self) -> str:
+        return LOG_LEVELS[self.priority & 7]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "priority": self.priority, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogLine:
+        return cls(int(data.get("priority", 3)), str(data["text"]))
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One rule of a call's chain in a traced call: the module invocation, or why it did not run.
+
+    ``ran`` False: the rule was not reached (``skip`` says why). ``called`` False with ``ran``
+    True: libpam took the code itself without calling a module (a module that did not load or
+    lacks the function: PAM_MODULE_UNKNOWN; an always-fail line: PAM_PERM_DENIED).
+    ``code`` is what the module returned; ``frozen_code`` the code whose action libpam used in
+    pam_setcred/pam_close_session (from the last pam_authenticate/pam_open_session);
+    ``action`` the action libpam took (``ok``, ``done``, ``bad``, ``die``, ``ignore``,
+    ``reset``, ``jump N``, ``incomplete``, or ``crashed`` when the module never returned).
+    """
+
+    file: str
+    line: int
+    type: str
+    control: str
+    module: str
+    args: tuple[str, ...] = ()
+    #: How the rule was reached: ``include common-auth (sshd:3)``, outermost first.
+    chain: tuple[str, ...] = ()
+    level: int = 0
+    function: str = ""
+    flags: int = 0
+    code: int | None = None
+    name: str = ""
+    action: str = ""
+    frozen_code: int | None = None
+    duration_ms: float = 0.0
+    messages: tuple[Exchange, ...] = ()
+    log: tuple[LogLine, ...] = ()
+    ran: bool = True
+    called: bool = True
+    skip: str = ""
+    note: str = ""
+
+    @property
+    def where(self) -> str:
+        """``common-auth:17`` (the file's base name)."""
+        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}" if self.file else "?"
+
+    @property
+    def module_name(self) -> str:
+        return self.module.rsplit("/", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "type": self.type,
+            "control": self.control,
+            "module": self.module,
+            "args": list(self.args),
+            "chain": list(self.chain),
+            "level": self.level,
+            "function": self.function,
+            "flags": flag_names(self.flags),
+            "flags_value": self.flags,
+            "code": self.code,
+            "name": self.name,
+            "action": self.action,
+            "frozen_code": self.frozen_code,
+            "duration_ms": round(self.duration_ms, 3),
+            "messages": [m.to_dict() for m in self.messages],
+            "log": [line.to_dict() for line in self.log],
+            "ran": self.ran,
+            "called": self.called,
+            "skip": self.skip,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleCall:
+        return cls(
+            file=data["file"],
+            line=int(data["line"]),
+            type=data.get("type", ""),
+            control=data.get("control", ""),
+            module=data.get("module", ""),
+            args=tuple(data.get("args", [])),
+            chain=tuple(data.get("chain", [])),
+            level=int(data.get("level", 0)),
+            function=data.get("function", ""),
+            flags=int(data.get("flags_value", 0)),
+            code=data.get("code"),
+            name=data.get("name", ""),
+            action=data.get("action", ""),
+            frozen_code=data.get("frozen_code"),
+            duration_ms=float(data.get("duration_ms", 0.0)),
+            messages=tuple(Exchange.from_dict(m) for m in data.get("messages", [])),
+            log=tuple(LogLine.from_dict(x) for x in data.get("log", [])),
+            ran=bool(data.get("ran", True)),
+            called=bool(data.get("called", True)),
+            skip=data.get("skip", ""),
+            note=data.get("note", ""),
+        )
+
+    def map_text(self, scrub: Callable[[str], str]) -> ModuleCall:
+        """This entry with ``scrub`` applied to arguments, messages and log lines."""
+        return replace(
+            self,
+            args=tuple(scrub(a) for a in self.args),
+            messages=tuple(
+                Exchange(
+                    m.style,
+                    scrub(m.text),
+                    m.answer if m.answer is None or m.answer == REDACTED else scrub(m.answer),
+                )
+                for m in self.messages
+            ),
+            log=tuple(LogLine(x.priority, scrub(x.text)) for x in self.log),
+        )
+
+
+#: Trace statuses.
+TRACED = "traced"
+UNAVAILABLE = "unavailable"
+UNRELIABLE = "unreliable"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """How the stack reached a call's code, module by module.
+
+    ``status``: ``traced``; ``unavailable`` (no trace at all: ``reason`` says why, e.g. "built
+    without a C compiler"); ``unreliable`` (the modules ran as listed, but they could not be
+    matched to rules with certainty, so no rule is named: ``reason`` says why).
+    ``modules``: every rule of the chain in order (both passes of pam_chauthtok), run or not.
+    ``decided_by``: the index in ``modules`` of the rule whose code became the call's code.
+    ``disagreement``: non-empty when the dispatcher fed with the traced codes does not reach
+    libpam's code ("trace and simulator disagree").
+    ``log``: lines libpam itself logged outside any module (``PAM unable to dlopen(...)``).
+    ``crashed``: the call never returned; the last entry that ran is where it stopped.
+    """
+
+    status: str = TRACED
+    reason: str = ""
+    modules: tuple[ModuleCall, ...] = ()
+    decided_by: int | None = None
+    disagreement: str = ""
+    log: tuple[LogLine, ...] = ()
+    crashed: bool = False
+
+    @property
+    def available(self) -> bool:
+        return self.status != UNAVAILABLE
+
+    @property
+    def decider(self) -> ModuleCall | None:
+        return None if self.decided_by is None else self.modules[self.decided_by]
+
+    @property
+    def decided_by_text(self) -> str | None:
+        """``common-account:19 pam_deny.so (die)``, or None."""
+        rule = self.decider
+        if rule is None:
+            return None
+        return f"{rule.where} {rule.module_name} ({rule.action})"
+
+    @property
+    def invocations(self) -> tuple[ModuleCall, ...]:
+        """The entries where a module was called, in order."""
+        return tuple(m for m in self.modules if m.ran and m.called)
+
+    def all_log(self) -> tuple[LogLine, ...]:
+        """Every log line of the call: libpam's own, then each module's, in order."""
+        return self.log + tuple(x for m in self.modules for x in m.log)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "modules": [m.to_dict() for m in self.modules],
+            "decided_by": self.decided_by,
+            "decided_by_text": self.decided_by_text,
+            "disagreement": self.disagreement,
+            "log": [line.to_dict() for line in self.log],
+            "crashed": self.crashed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        return cls(
+            status=data.get("status", TRACED),
+            reason=data.get("reason", ""),
+            modules=tuple(ModuleCall.from_dict(m) for m in data.get("modules", [])),
+            decided_by=data.get("decided_by"),
+            disagreement=data.get("disagreement", ""),
+            log=tuple(LogLine.from_dict(x) for x in data.get("log", [])),
+            crashed=bool(data.get("crashed", False)),
+        )
+
+    def map_text(self, scrub: Callable[[str], str]) -> Trace:
+        """This trace with ``scrub`` applied to every text a module or libpam produced (a
+        profile's secrets, as ``runner.scrub_record`` does for the rest of a record)."""
+        return replace(
+            self,
+            modules=tuple(m.map_text(scrub) for m in self.modules),
+            log=tuple(LogLine(x.priority, scrub(x.text)) for x in self.log),
+        )
+
+
+def unavailable(reason: str) -> Trace:
+    return Trace(status=UNAVAILABLE, reason=reason)

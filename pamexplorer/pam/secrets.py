@@ -64,7 +64,8 @@ class Secrets:
 
     def scrub_record(self, record: CallRecord) -> CallRecord:
         """``record`` as any face may show it: secrets replaced in the result text, message
-        texts and answers, items, environment names and values, and module output."""
+        texts and answers, items, environment names and values, module output, and the
+        trace's arguments, messages and log lines."""
         if not self.values:
             return record
         # A field added to CallRecord that carries text from modules must be scrubbed here too.
@@ -75,6 +76,7 @@ class Secrets:
             items={k: None if v is None else self.scrub(v) for k, v in record.items.items()},
             env={self.scrub(k): self.scrub(v) for k, v in record.env.items()},
             output=tuple(self.scrub(line) for line in record.output),
+            trace=None if record.trace is None else record.trace.map_text(self.scrub),
         )
 
 

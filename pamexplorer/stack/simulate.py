@@ -6,16 +6,22 @@ chains for ``pam_setcred``/``pam_close_session`` (per rule, the code it returned
 ran in ``pam_authenticate``/``pam_open_session``), ``pam_chauthtok``'s two passes and
 ``PAM_INCOMPLETE`` resumption.
 
-Each rule's return code comes from, in order: the library itself (an always-fail rule: 6; a
-module that is missing or lacks the function: 28), a ``--result`` override, what a known module
-returns (``pam_permit``, ``pam_deny``, ``pam_debug`` by its arguments), else PAM_SUCCESS marked
-as assumed.
+Each rule's return code comes from a :data:`CodeSource`. The configured one
+(:class:`ConfiguredCodes`, what ``simulate`` uses) takes, in order: the library itself (an
+always-fail rule: PAM_PERM_DENIED; a module that is missing or lacks the function:
+PAM_MODULE_UNKNOWN), a ``--result`` override, what a known module returns (``pam_permit``,
+``pam_deny``, ``pam_debug`` by its arguments), else PAM_SUCCESS marked as assumed. A trace
+feeds the codes the modules really returned through the same dispatcher
+(``engine.trace.assemble``), so simulate and trace share one implementation.
+
+Every call lists each rule of its chain: the ones that ran, with code and action, and the ones
+that did not, with why; and the rule that decided the call's code.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +44,10 @@ from pamexplorer.stack.model import (
 
 PAM_PRELIM_CHECK = 0x4000
 PAM_UPDATE_AUTHTOK = 0x2000
-_MUST_FAIL = 6
+_MUST_FAIL = int(Code.PAM_PERM_DENIED)
+_SUCCESS = int(Code.PAM_SUCCESS)
+_IGNORE = int(Code.PAM_IGNORE)
+_INCOMPLETE = int(Code.PAM_INCOMPLETE)
 _UNDEF, _POSITIVE, _NEGATIVE = 0, 1, -1
 
 #: The symbol a function calls in a module.
@@ -62,12 +71,12 @@ EVENTS = (
     "update",
 )
 _DENY = {
-    Function.AUTHENTICATE: 7,
-    Function.SETCRED: 17,
-    Function.ACCT_MGMT: 7,
-    Function.OPEN_SESSION: 14,
-    Function.CLOSE_SESSION: 14,
-    Function.CHAUTHTOK: 20,
+    Function.AUTHENTICATE: int(Code.PAM_AUTH_ERR),
+    Function.SETCRED: int(Code.PAM_CRED_ERR),
+    Function.ACCT_MGMT: int(Code.PAM_AUTH_ERR),
+    Function.OPEN_SESSION: int(Code.PAM_SESSION_ERR),
+    Function.CLOSE_SESSION: int(Code.PAM_SESSION_ERR),
+    Function.CHAUTHTOK: int(Code.PAM_AUTHTOK_ERR),
 }
 _DEBUG_EVENT = {
     Function.AUTHENTICATE: "auth",
@@ -107,7 +116,7 @@ def parse_code(text: str) -> int:
     if re.fullmatch(r"-?\d+", word):
         return int(word)
     if word.lower() == "authtok_recover_err":
-        return 21
+        return int(Code.PAM_AUTHTOK_RECOVERY_ERR)
     return int(code_by_name(word))
 
 
@@ -133,8 +142,8 @@ def parse_result_spec(spec: str) -> ResultOverride:
 
 @dataclass(frozen=True)
 class PathStep:
-    """One rule that ran in a call: its code, the action that code chose, and a note on
-    jumps, frozen codes and where a level stopped."""
+    """One rule of a call's chain: when it ran, its code, the action that code chose, and a
+    note on jumps, frozen codes and where a level stopped; when it did not, why (``skip``)."""
 
     file: str
     line: int
@@ -145,6 +154,15 @@ class PathStep:
     level: int = 0
     frozen_code: int | None = None
     note: str = ""
+    ran: bool = True
+    skip: str = ""
+    #: ``prelim`` or ``update`` in pam_chauthtok, else None.
+    pass_: str | None = None
+    rule: Rule | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,8 +180,13 @@ class CallResult:
     function: str
     flags: int
     code: int
+    #: The rules that ran, in order.
     path: tuple[PathStep, ...]
     note: str = ""
+    #: Every rule of the chain in order, those that did not run included (``ran`` False).
+    steps: tuple[PathStep, ...] = ()
+    #: The rule whose code became the call's code (None: no rule did, e.g. an empty chain).
+    decided_by: PathStep | None = None
 
     @property
     def name(self) -> str:
@@ -174,12 +197,21 @@ class CallResult:
         return describe(self.code).text
 
     def to_dict(self) -> dict[str, Any]:
+        decided = self.decided_by
         return {
             "function": self.function,
             "code": self.code,
             "name": self.name,
             "text": self.text,
             "path": [step.to_dict() for step in self.path],
+            "not_run": [
+                {"file": s.file, "line": s.line, "module": s.module, "why": s.skip}
+                for s in self.steps
+                if not s.ran
+            ],
+            "decided_by": None
+            if decided is None
+            else {"file": decided.file, "line": decided.line, "module": decided.module},
         }
 
 
@@ -198,28 +230,18 @@ class Simulation:
         return {"start": start, "calls": [c.to_dict() for c in self.calls]}
 
 
-@dataclass
-class _Former:
-    function: Function
-    depth: int
-    impression: int
-    status: int
-    substates: dict[int, tuple[int, int]]
-    steps: list[PathStep]
+#: Where a rule's code comes from: ``source(rule, function, pass_) -> (code, assumed)``;
+#: ``pass_`` is ``prelim`` or ``update`` in pam_chauthtok, else None.
+CodeSource = Callable[[Rule, Function, "str | None"], tuple[int, bool]]
 
 
-@dataclass
-class Simulator:
-    """One simulated transaction on a resolved stack; :meth:`call` once per libpam call."""
+@dataclass(frozen=True)
+class ConfiguredCodes:
+    """The codes the configuration alone predicts (see the module docstring)."""
 
-    stack: Stack
     overrides: Sequence[ResultOverride] = ()
-    _cache: dict[tuple[bool, str, int], int] = field(default_factory=dict)
-    _former: _Former | None = None
-    _update: bool = False
 
-    def rule_code(self, rule: Rule, function: Function, pass_: str | None) -> tuple[int, bool]:
-        """(code, assumed) for ``rule`` in ``function`` (pass ``prelim``/``update``)."""
+    def __call__(self, rule: Rule, function: Function, pass_: str | None) -> tuple[int, bool]:
         if rule.kind == "always_fail":
             return _MUST_FAIL, False
         if not rule.exports(SYMBOL[function]):
@@ -231,7 +253,7 @@ class Simulator:
                     return override.code, False
         name = rule.module_name
         if name == "pam_permit.so":
-            return 0, False
+            return _SUCCESS, False
         if name == "pam_deny.so":
             return _DENY[function], False
         if name == "pam_debug.so":
@@ -239,7 +261,45 @@ class Simulator:
                 "prechauthtok" if pass_ == "prelim" else "chauthtok"
             )
             return debug_code(event, rule.args), False
-        return 0, True
+        return _SUCCESS, True
+
+
+#: (impression, status, index in the steps of the rule that set the status)
+_State = tuple[int, int, int | None]
+
+
+@dataclass
+class _Former:
+    function: Function
+    depth: int
+    impression: int
+    status: int
+    substates: dict[int, _State]
+    steps: list[PathStep]
+
+
+@dataclass
+class Simulator:
+    """One simulated transaction on a resolved stack; :meth:`call` once per libpam call.
+
+    ``source`` gives each rule's code (default: :class:`ConfiguredCodes` of ``overrides``).
+    """
+
+    stack: Stack
+    overrides: Sequence[ResultOverride] = ()
+    source: CodeSource | None = None
+    _cache: dict[tuple[bool, str, int], int] = field(default_factory=dict)
+    _former: _Former | None = None
+    _update: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = ConfiguredCodes(self.overrides)
+
+    def rule_code(self, rule: Rule, function: Function, pass_: str | None) -> tuple[int, bool]:
+        """(code, assumed) for ``rule`` in ``function`` (pass ``prelim``/``update``)."""
+        assert self.source is not None
+        return self.source(rule, function, pass_)
 
     def chain(self, function: Function) -> tuple[tuple[Rule, ...], bool]:
         own = self.stack.own_chain(function.module_type)
@@ -253,8 +313,8 @@ class Simulator:
             return self._chauthtok(flags)
         if function is Function.SETCRED and not flags:
             flags = int(Flag.PAM_ESTABLISH_CRED)
-        code, steps, note = self._dispatch(function, flags, None)
-        return CallResult(function.value, flags, code, tuple(steps), note)
+        code, steps, note, decider = self._dispatch(function, flags, None)
+        return _result(function, flags, code, steps, note, decider)
 
     def _chauthtok(self, flags: int) -> CallResult:
         if flags & (PAM_PRELIM_CHECK | PAM_UPDATE_AUTHTOK):
@@ -269,26 +329,27 @@ class Simulator:
             self._update = False
         steps: list[PathStep] = []
         note = ""
-        code = 0
+        code = _SUCCESS
+        decider: PathStep | None = None
         if not self._update:
-            code, steps, note = self._dispatch(
+            code, steps, note, decider = self._dispatch(
                 Function.CHAUTHTOK, flags | PAM_PRELIM_CHECK, "prelim"
             )
-        if self._update or code == 0:
+        if self._update or code == _SUCCESS:
             self._update = True
-            code, more, note = self._dispatch(
+            code, more, note, decider = self._dispatch(
                 Function.CHAUTHTOK, flags | PAM_UPDATE_AUTHTOK, "update"
             )
             steps += more
-        elif code != 31:
+        elif code != _INCOMPLETE:
             note = (note + "; " if note else "") + "the update pass does not run"
-        if code != int(Code.PAM_INCOMPLETE):
+        if code != _INCOMPLETE:
             self._update = False
-        return CallResult(Function.CHAUTHTOK.value, flags, code, tuple(steps), note)
+        return _result(Function.CHAUTHTOK, flags, code, steps, note, decider)
 
     def _dispatch(
         self, function: Function, flags: int, pass_: str | None
-    ) -> tuple[int, list[PathStep], str]:
+    ) -> tuple[int, list[PathStep], str, PathStep | None]:
         chain, is_other = self.chain(function)
         former = self._former
         if former is not None and former.function is not function:
@@ -296,20 +357,37 @@ class Simulator:
                 int(Code.PAM_ABORT),
                 [],
                 (f"{former.function.value} returned PAM_INCOMPLETE and was not called again first"),
+                None,
             )
         frozen_by = _FROZEN_BY.get(function)
         store = function in (Function.AUTHENTICATE, Function.OPEN_SESSION)
         if not chain:
-            return _MUST_FAIL, [], (f"no {function.module_type} rules in the service or in other")
+            return (
+                _MUST_FAIL,
+                [],
+                (f"no {function.module_type} rules in the service or in other"),
+                None,
+            )
+        decider: int | None = None
         if former is not None:
             self._former = None
             skip, impression, status = former.depth, former.impression, former.status
             substates, steps = former.substates, list[PathStep]()
         else:
             skip, impression, status = 0, _UNDEF, _MUST_FAIL
-            substates = {0: (_UNDEF, _MUST_FAIL)}
+            substates = {0: (_UNDEF, _MUST_FAIL, None)}
             steps = list[PathStep]()
-        prefix = f"{pass_}: " if pass_ else ""
+
+        def not_run(index: int, why: str) -> None:
+            rule = chain[index]
+            if rule.kind != "substack":
+                steps.append(
+                    PathStep(
+                        rule.file, rule.line, rule.module, 0, "", False, rule.level,
+                        ran=False, skip=why, pass_=pass_, rule=rule,
+                    )
+                )  # fmt: skip
+
         prev_level = 0
         n = len(chain)
         i = 0
@@ -318,15 +396,18 @@ class Simulator:
             level = rule.level
             if i < skip or rule.kind == "substack":
                 if i >= skip and prev_level < level:
-                    substates[level] = (impression, status)
+                    substates[level] = (impression, status, decider)
+                if i < skip:
+                    not_run(i, "ran in the call that returned PAM_INCOMPLETE")
                 prev_level = level
                 i += 1
                 continue
             if prev_level < level:
-                substates[level] = (impression, status)
+                substates[level] = (impression, status, decider)
             retval, assumed = self.rule_code(rule, function, pass_)
-            if retval == int(Code.PAM_INCOMPLETE):
-                self._former = _Former(function, i, impression, status, dict(substates), [])
+            if retval == _INCOMPLETE:
+                saved: dict[int, _State] = {k: (a, b, None) for k, (a, b, _) in substates.items()}
+                self._former = _Former(function, i, impression, status, saved, [])
                 steps.append(
                     PathStep(
                         rule.file,
@@ -337,17 +418,21 @@ class Simulator:
                         assumed,
                         level,
                         None,
-                        prefix + "the stack waits; the next call of this function resumes here",
+                        "the stack waits; the next call of this function resumes here",
+                        pass_=pass_,
+                        rule=rule,
                     )
                 )
-                return retval, steps, ""
+                for j in range(i + 1, n):
+                    not_run(j, "the stack waits (PAM_INCOMPLETE)")
+                return retval, steps, "", steps[-1]
             key = (is_other, function.module_type, i)
             cached = retval
             if frozen_by is not None:
                 cached = self._cache.get(key, retval)
             elif store:
                 self._cache[key] = retval
-            note = prefix
+            note = ""
             if cached < 0 or cached >= RETURN_VALUES:
                 retval = _MUST_FAIL
                 action = ACTION_BAD
@@ -356,20 +441,23 @@ class Simulator:
                 action = rule.actions[cached]
             frozen_code = cached if frozen_by is not None else None
             label = action_name(action)
+            here = len(steps)
+            skipped: list[int] = []
             stop = False
             if action == ACTION_RESET:
-                impression, status = substates.get(level, (_UNDEF, _MUST_FAIL))
+                impression, status, decider = substates.get(level, (_UNDEF, _MUST_FAIL, None))
             elif action in (ACTION_OK, ACTION_DONE):
-                undecided = impression == _UNDEF or (impression == _POSITIVE and status == 0)
+                undecided = impression == _UNDEF or (impression == _POSITIVE and status == _SUCCESS)
                 # in a frozen chain a PAM_IGNORE of this call must not become the status
-                if undecided and (retval != 25 or cached == retval):
-                    impression, status = _POSITIVE, retval
+                if undecided and (retval != _IGNORE or cached == retval):
+                    impression, status, decider = _POSITIVE, retval, here
                 if impression == _POSITIVE and action == ACTION_DONE:
                     stop = True
             elif action in (ACTION_BAD, ACTION_DIE):
                 if impression != _NEGATIVE:
                     impression = _NEGATIVE
-                    status = _MUST_FAIL if retval == 25 else retval
+                    status = _MUST_FAIL if retval == _IGNORE else retval
+                    decider = here
                 if action == ACTION_DIE:
                     stop = True
             elif action == ACTION_IGNORE:
@@ -379,21 +467,25 @@ class Simulator:
                 start_i = i
                 while i + 1 < n and chain[i + 1].level >= level and remaining > 0:
                     i += 1
+                    skipped.append(i)
                     while i + 1 < n and chain[i + 1].level > level:
                         i += 1
+                        skipped.append(i)
                     remaining -= 1
                 if frozen_by is not None:
                     note += "in a frozen chain a jump only skips (Debian); "
                 if remaining:
-                    impression, status = _NEGATIVE, _MUST_FAIL
+                    impression, status, decider = _NEGATIVE, _MUST_FAIL, here
                     note += "jumps past the end of its level: bad jump, PAM_PERM_DENIED; "
                 elif i > start_i:
                     nxt = chain[i + 1] if i + 1 < n else None
                     note += f"skips to {nxt.file}:{nxt.line}; " if nxt else "skips to the end; "
+            ended: list[int] = []
             if stop:
                 note += ("ends this substack" if level else "ends the stack") + "; "
                 while i + 1 < n and chain[i + 1].level >= level:
                     i += 1
+                    ended.append(i)
             if frozen_by is not None and frozen_code is not None and frozen_code != retval:
                 note += f"action from code {frozen_code} of the last "
                 note += "pam_authenticate" if frozen_by == "auth" else "pam_open_session"
@@ -409,13 +501,33 @@ class Simulator:
                     level,
                     frozen_code,
                     note.rstrip("; "),
+                    pass_=pass_,
+                    rule=rule,
                 )
             )
+            where = f"{rule.file.rsplit('/', 1)[-1]}:{rule.line}"
+            for j in skipped:
+                not_run(j, f"skipped by the jump at {where}")
+            for j in ended:
+                what = "substack" if level else "stack"
+                not_run(j, f"{where} ({label}) ended the {what}")
             prev_level = level
             i += 1
-        if status == 0 and impression != _POSITIVE:
-            return _MUST_FAIL, steps, "no rule gave a positive verdict: PAM_PERM_DENIED"
-        return status, steps, ""
+        if status == _SUCCESS and impression != _POSITIVE:
+            return _MUST_FAIL, steps, "no rule gave a positive verdict: PAM_PERM_DENIED", None
+        return status, steps, "", None if decider is None else steps[decider]
+
+
+def _result(
+    function: Function,
+    flags: int,
+    code: int,
+    steps: list[PathStep],
+    note: str,
+    decider: PathStep | None,
+) -> CallResult:
+    ran = tuple(step for step in steps if step.ran)
+    return CallResult(function.value, flags, code, ran, note, tuple(steps), decider)
 
 
 def debug_code(event: str, args: Iterable[str]) -> int:
@@ -435,7 +547,7 @@ def simulate(
     stack: Stack, operations: Sequence[Operation], overrides: Sequence[ResultOverride] = ()
 ) -> Simulation:
     """``pam_start`` then ``operations`` on ``stack``; no calls when pam_start would fail."""
-    if stack.start.crash or stack.start.code != 0:
+    if stack.start.crash or stack.start.code != Code.PAM_SUCCESS:
         return Simulation(stack.service, stack.start, ())
     simulator = Simulator(stack, overrides)
     return Simulation(stack.service, stack.start, tuple(simulator.call(op) for op in operations))

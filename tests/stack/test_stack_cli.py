@@ -104,7 +104,7 @@ def test_simulate_json_contract_matches_libpam(
     data = json.loads(out)
     assert data["start"] == {"code": 0, "name": "PAM_SUCCESS"}
     first = data["calls"][0]
-    assert set(first) == {"function", "code", "name", "text", "path"}
+    assert set(first) == {"function", "code", "name", "text", "path", "not_run", "decided_by"}
     assert (first["function"], first["code"], first["name"]) == (
         "pam_authenticate",
         7,

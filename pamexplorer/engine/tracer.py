@@ -1,0 +1,288 @@
+"""The trace shim on the engine child's side (ctypes): load it, record, stream or take events.
+
+:func:`load` loads ``engine/trace/_pamtrace.so`` into a process that has libpam and patches
+libpam's GOT (see ``pamtrace.c``); it returns None when the shim cannot be used, and
+:func:`unavailable_reason` says why. :class:`TracedTransaction` is a :class:`Transaction` whose
+records carry a :class:`~pamexplorer.pam.records.Trace` (tests and benchmarks use it in their
+own process). In an engine child (:func:`child_transaction`) it also streams a copy of the raw
+events to the front end as they happen, so a crash or a hang still leaves the trace up to it;
+a child of the fork server leaves the assembly to the front end (``engine.trace.collect``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pamexplorer.engine.protocol import Frame
+from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
+from pamexplorer.engine.trace.collect import scrubbed, secret_answers
+from pamexplorer.engine.trace.events import parse_events
+from pamexplorer.pam import libpam
+from pamexplorer.pam.codes import Function
+from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
+from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.transaction import Transaction
+
+if TYPE_CHECKING:
+    from pamexplorer.engine.trace.assemble import TraceBuilder
+
+
+#: ``void sink(const char *events, size_t len)``: the shim hands it streamed events.
+SINK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
+
+
+class Shim:
+    """The loaded shim's C API."""
+
+    def __init__(self, path: str) -> None:
+        dll = ctypes.CDLL(path)
+        self.dll = dll
+        self.install = dll.pt_install
+        self.install.restype = ctypes.c_int
+        self.install.argtypes = []
+        self._recording = dll.pt_recording
+        self._recording.argtypes = [ctypes.c_int]
+        self._recording.restype = ctypes.c_int
+        self.flush = dll.pt_flush
+        self.flush.argtypes = []
+        self.flush.restype = None
+        self._take = dll.pt_take
+        self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
+        self._take.restype = ctypes.c_void_p
+        self._begin = dll.pt_begin
+        self._begin.argtypes = [SINK]
+        self._begin.restype = None
+        self._end = dll.pt_end
+        self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int]
+        self._end.restype = ctypes.c_void_p
+        self._conversation = dll.pt_conversation
+        self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
+        self._conversation.restype = None
+        self._release = dll.pt_release
+        self._release.argtypes = [ctypes.c_int]
+        self._release.restype = None
+        self._size = ctypes.c_size_t()
+        self._size_ref = ctypes.byref(self._size)
+
+    def recording(self, on: bool) -> bool:
+        return bool(self._recording(1 if on else 0))
+
+    def take(self) -> bytes:
+        """The raw events recorded since the last take (see ``events.parse_events``)."""
+        address = self._take(self._size_ref)
+        size = self._size.value
+        return ctypes.string_at(address, size) if size else b""
+
+    def begin(self, sink: Any) -> None:
+        """Record until :meth:`end`, handing a copy of the events to ``sink`` (a :data:`SINK`,
+        or None) as they happen."""
+        self._begin(sink)
+
+    def end(self, keep: bool) -> bytes:
+        """Stop recording and streaming; the events the stream did not carry. ``keep``: leave
+        every event of the call for :meth:`take`, else forget them."""
+        address = self._end(self._size_ref, 1 if keep else 0)
+        size = self._size.value
+        return ctypes.string_at(address, size) if size else b""
+
+    def conversation(self, count: int, waited_ns: int) -> None:
+        self._conversation(count, waited_ns)
+
+    def release(self, slots: Sequence[int]) -> None:
+        for slot in slots:
+            self._release(slot)
+
+
+_shim: Shim | None = None
+_reason = ""
+
+
+def load() -> Shim | None:
+    """The shim, loaded and installed in this process (once); None when unavailable."""
+    global _shim, _reason
+    if _shim is not None or _reason:
+        return _shim
+    if not SHIM.exists():
+        _reason = NO_COMPILER
+        return None
+    libpam.lib.dll  # noqa: B018 - libpam must be loaded before its GOT can be patched
+    try:
+        shim = Shim(str(SHIM))
+    except OSError as err:
+        _reason = f"the trace shim does not load: {err}"
+        return None
+    installed = shim.install()
+    if installed <= 0:
+        _reason = f"the trace shim found nothing to patch in libpam (code {installed})"
+        return None
+    _shim = shim
+    return shim
+
+
+def preload() -> None:
+    """Load the shim and the code that assembles traces now (the fork server, before forking,
+    so that no child pays for either)."""
+    load()
+    import pamexplorer.engine.trace.assemble  # noqa: F401
+
+
+def unavailable_reason() -> str:
+    """Why :func:`load` returns None ("" when it does not)."""
+    load()
+    return _reason
+
+
+class MarkingConversation:
+    """Tells the shim how many messages each conversation carried, so the front end can give
+    every message to the module invocation that asked."""
+
+    def __init__(self, inner: Conversation, shim: Shim) -> None:
+        self.inner = inner
+        self.shim = shim
+        self.secrets: set[str] = set()
+
+    def respond(self, messages: Sequence[Message]) -> list[str | None]:
+        began = time.perf_counter_ns()
+        try:
+            answers = self.inner.respond(messages)
+        except ConversationAborted:
+            self.shim.conversation(len(messages), time.perf_counter_ns() - began)
+            raise
+        self.shim.conversation(len(messages), time.perf_counter_ns() - began)
+        self.secrets.update(secret_answers(messages, answers))
+        return answers
+
+
+class TracedTransaction(Transaction):
+    """A :class:`Transaction` whose records carry a trace (``record.trace``).
+
+    ``stream`` (an engine child's): called with a copy of the raw events (JSON arrays as
+    text) as they happen, to send them to the front end, so that it still has the trace up to
+    a crash or a hang (``engine.trace.collect``). ``assemble`` False: leave the records
+    without a trace, the front end assembles it from that stream (a long-lived front end has
+    the stack layer loaded and its files cached; a forked child would pay for both every
+    time).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        user: str | None,
+        confdir: str | None = None,
+        conversation: Conversation | None = None,
+        items: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        stream: Callable[[str], None] | None = None,
+        assemble: bool = True,
+    ) -> None:
+        self.shim = load()
+        inner: Conversation = conversation or NoConversation()
+        self.marking: MarkingConversation | None = None
+        if self.shim is not None:
+            inner = self.marking = MarkingConversation(inner, self.shim)
+        super().__init__(service, user, confdir, inner, items, env)
+        self.stream = stream
+        self._sink = SINK() if stream is None else SINK(self._hand_over)  # SINK(): NULL
+        self.builder: TraceBuilder | None = None
+        if assemble or stream is None:
+            # imported here: a child that only streams never loads the stack layer
+            from pamexplorer.engine.trace.assemble import TraceBuilder
+
+            self.builder = TraceBuilder.for_service(service, confdir, unavailable_reason())
+        self._slots: list[int] = []
+        #: Events of the last call the stream did not carry: the engine child sends them with
+        #: the record (:meth:`stream_rest`), one frame fewer per call.
+        self._rest = b""
+
+    @property
+    def unavailable(self) -> str:
+        """Why there is no trace ("" when there is one)."""
+        return "" if self.shim is not None else unavailable_reason()
+
+    def stream_rest(self) -> str:
+        """The last call's events not streamed yet: JSON arrays, comma-separated (all ASCII:
+        the shim escapes every other byte)."""
+        rest, self._rest = self._rest, b""
+        return rest.rstrip(b",").decode("ascii")
+
+    def _traced(self, run: Any, *args: Any, live: bool = True) -> CallRecord:
+        shim = self.shim
+        if shim is None:
+            record: CallRecord = run(*args)
+            return self._attach(record, b"")
+        # Nothing is pending: the shim records only while a traced call runs, and every traced
+        # call takes what it recorded.
+        shim.begin(self._sink if live else SINK())
+        keep = self.builder is not None
+        try:
+            record = run(*args)
+        finally:
+            rest = shim.end(keep)
+        if self.stream is not None and (not keep or record.function == "pam_start"):
+            # with the record: all the front end assembles from, or the lookups it maps slots
+            # to rules with should a later call crash
+            self._rest = rest
+        return self._attach(record, shim.take() if keep else b"")
+
+    def _hand_over(self, data: int | None, size: int) -> None:
+        """The shim's sink: runs inside a module's call, so it never raises."""
+        if self.stream is None or not data:
+            return
+        try:
+            self.stream(ctypes.string_at(data, size).decode("ascii"))
+        except Exception:  # the front end is gone: go on recording for the record
+            pass
+
+    def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
+        if self.builder is None:  # an engine child that only streams: it exits after pam_end
+            return record
+        events = parse_events(raw)
+        # Slots handed out during this transaction: at pam_start, and to transactions its
+        # modules ran inside their calls. Their handles are gone once ours is.
+        self._slots.extend(e.slot for e in events.lookups if e.slot >= 0)
+        if record.function == "pam_end" or (record.function == "pam_start" and record.code):
+            self._release()
+        trace = self.builder.add(record, events)
+        if self.marking is not None:
+            trace = scrubbed(trace, self.marking.secrets)
+        # The record was made a moment ago and nobody else holds it yet: set its trace in
+        # place (dataclasses.replace costs more than a fast libpam call).
+        object.__setattr__(record, "trace", trace)
+        return record
+
+    def _release(self) -> None:
+        if self.shim is not None:
+            self.shim.release(self._slots)
+        self._slots = []
+
+    def start(self) -> CallRecord:
+        # pam_start runs no module function: its events (lookups, libpam's log lines) come
+        # with its record, none is streamed
+        return self._traced(super().start, live=False)
+
+    def call(self, function: Function, flags: int = 0) -> CallRecord:
+        return self._traced(super().call, function, flags)
+
+    def end(self) -> CallRecord:
+        if not self.started or self.ended:
+            return super().end()
+        return self._traced(super().end)
+
+
+def child_transaction(
+    request: Frame, conversation: Conversation, send: Callable[[str], None]
+) -> Transaction:
+    """The transaction an engine child runs for a ``start`` request: traced, with the raw
+    events handed to ``send`` as they happen, unless the request says ``"trace": false``; the
+    records carry their trace unless it says ``"assemble": false``."""
+    args = (request["service"], request.get("user"), request.get("confdir"))
+    items = request.get("items") or {}
+    env = request.get("env") or {}
+    if request.get("trace", True) is False:
+        return Transaction(*args, conversation, items, env)
+    assemble = bool(request.get("assemble", True))
+    stream = send if load() is not None else None
+    return TracedTransaction(*args, conversation, items, env, stream=stream, assemble=assemble)

@@ -1,0 +1,115 @@
+"""C sources of the trace tests' modules (compiled by ``flagged_module``)."""
+
+from __future__ import annotations
+
+#: What a module needs from libpam's headers (the tests do not depend on libpam0g-dev).
+PRELUDE = r"""
+#include <stddef.h>
+typedef struct pam_handle pam_handle_t;
+struct pam_message { int msg_style; const char *msg; };
+struct pam_response { char *resp; int resp_retcode; };
+struct pam_conv {
+    int (*conv)(int, const struct pam_message **, struct pam_response **, void *);
+    void *appdata_ptr;
+};
+extern int pam_get_item(const pam_handle_t *, int, const void **);
+#define PAM_SUCCESS 0
+#define PAM_CONV 5
+#define PAM_PROMPT_ECHO_OFF 1
+#define PAM_TEXT_INFO 4
+#define PAM_EXTERN __attribute__((visibility("default")))
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+extern void pam_syslog(const pam_handle_t *, int, const char *, ...);
+extern void pam_vsyslog(const pam_handle_t *, int, const char *, va_list);
+extern int pam_start_confdir(const char *, const char *, const struct pam_conv *, const char *,
+                             pam_handle_t **);
+extern int pam_authenticate(pam_handle_t *, int);
+extern int pam_end(pam_handle_t *, int);
+"""
+
+#: pam_sm_authenticate logs through every route, with argv[0] as a marker, then returns
+#: atoi(argv[1]); argv[2] "segv" crashes after logging, "hang" never returns.
+LOGGER = (
+    PRELUDE
+    + r"""
+static void via_vsyslog(int prio, const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt); vsyslog(prio, fmt, ap); va_end(ap);
+}
+static void via_pam_vsyslog(pam_handle_t *pamh, int prio, const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt); pam_vsyslog(pamh, prio, fmt, ap); va_end(ap);
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)flags;
+    const char *marker = argc > 0 ? argv[0] : "none";
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "syslog %s %d", marker, 1);
+    via_vsyslog(LOG_INFO, "vsyslog %s %d", marker, 2);
+    pam_syslog(pamh, LOG_ERR, "pam_syslog %s %d", marker, 3);
+    via_pam_vsyslog(pamh, LOG_WARNING, "pam_vsyslog %s %d", marker, 4);
+    errno = ENOENT;
+    syslog(LOG_DEBUG, "errno %s %m", marker);
+    if (argc > 2 && !strcmp(argv[2], "segv")) { volatile int *p = NULL; *p = 1; }
+    if (argc > 2 && !strcmp(argv[2], "hang")) for (;;) sleep(1);
+    return argc > 1 ? atoi(argv[1]) : PAM_SUCCESS;
+}
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)pamh; (void)flags; (void)argc; (void)argv;
+    return PAM_SUCCESS;
+}
+"""
+)
+
+#: Sends argv[0] as an info message, then prompts once (echo off); returns atoi(argv[1]).
+TALKER = (
+    PRELUDE
+    + r"""
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)flags;
+    const struct pam_conv *conv = NULL;
+    if (pam_get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv) return 19;
+    struct pam_message m[2] = { { PAM_TEXT_INFO, argc > 0 ? argv[0] : "hi" },
+                                { PAM_PROMPT_ECHO_OFF, "Secret: " } };
+    const struct pam_message *mp[2] = { &m[0], &m[1] };
+    struct pam_response *r = NULL;
+    int rc = conv->conv(2, mp, &r, conv->appdata_ptr);
+    if (r) { free(r[0].resp); free(r[1].resp); free(r); }
+    if (rc != PAM_SUCCESS) return rc;
+    return argc > 1 ? atoi(argv[1]) : PAM_SUCCESS;
+}
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)pamh; (void)flags; (void)argc; (void)argv;
+    return PAM_SUCCESS;
+}
+"""
+)
+
+#: Runs a whole nested transaction (service argv[0], confdir argv[1]) inside its own call and
+#: returns that transaction's pam_authenticate code.
+NESTED = (
+    PRELUDE
+    + r"""
+static int quiet(int n, const struct pam_message **m, struct pam_response **r, void *d) {
+    (void)n; (void)m; (void)r; (void)d; return 19;
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)pamh; (void)flags;
+    if (argc < 2) return 4;
+    struct pam_conv conv = { quiet, NULL };
+    pam_handle_t *inner = NULL;
+    int rc = pam_start_confdir(argv[0], "nested", &conv, argv[1], &inner);
+    if (rc != PAM_SUCCESS) return rc;
+    rc = pam_authenticate(inner, 0);
+    pam_end(inner, rc);
+    return rc;
+}
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    (void)pamh; (void)flags; (void)argc; (void)argv;
+    return PAM_SUCCESS;
+}
+"""
+)
