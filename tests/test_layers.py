@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pamexplorer.runner",
         "pamexplorer.report",
         "pamexplorer.calltext",
+        "pamexplorer.explain",
         "pamexplorer.api",
         "pamexplorer.views",
     ),

@@ -45,13 +45,14 @@ def code_style(code: int) -> str:
     return "bold green" if code == 0 else "bold red"
 
 
-def code_explanation(info: CodeInfo) -> Text:
-    """Number, name, live text, explanation and usual causes of one code."""
+def code_explanation(info: CodeInfo, head: bool = True) -> Text:
+    """Number, name, live text (``head``), explanation and usual causes of one code."""
     text = Text()
-    text.append(f"{info.name} ({info.code})", style=code_style(info.code))
-    text.append("  ")
-    text.append(info.text, style="italic")
-    text.append("\n")
+    if head:
+        text.append(f"{info.name} ({info.code})", style=code_style(info.code))
+        text.append("  ")
+        text.append(info.text, style="italic")
+        text.append("\n")
     text.append(info.explanation)
     if info.causes:
         text.append("\nUsual causes:", style="bold")

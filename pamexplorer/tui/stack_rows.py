@@ -16,6 +16,7 @@ from pamexplorer.pam.codes import MODULE_TYPES
 from pamexplorer.tui.render import shown_line
 
 if TYPE_CHECKING:
+    from pamexplorer.pam.records import ModuleCall, Trace
     from pamexplorer.stack.model import Rule
 
 KEYWORDS = ("required", "requisite", "sufficient", "optional", "include", "substack")
@@ -217,3 +218,72 @@ def rule_row(
         jumps=tuple(jumps_of(rule, chain, index, confdir)),
         from_other=from_other,
     )
+
+
+# -- the selected call's trace on the rows ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowTrace:
+    """What one rule did in the traced call: its entries (two for pam_chauthtok's passes),
+    whether it decided the call's code."""
+
+    function: str
+    entries: tuple[ModuleCall, ...]
+    decided: bool = False
+
+    @property
+    def last(self) -> ModuleCall:
+        """The entry the row shows: the last pass that ran, else the last entry."""
+        ran = [e for e in self.entries if e.ran]
+        return ran[-1] if ran else self.entries[-1]
+
+    @property
+    def ran(self) -> bool:
+        return any(e.ran for e in self.entries)
+
+
+def _rule_key(module_type: str, file: str, line: int) -> tuple[str, str, int]:
+    return (module_type, file.rsplit("/", 1)[-1], line)
+
+
+def trace_rows(rows: list[StackRow], function: str, trace: Trace) -> dict[int, RowTrace]:
+    """Row index -> what its rule did in the traced call (rules matched by type, file name and
+    line; a rule reached twice, as a file included twice, takes its entries in order)."""
+    by_key: dict[tuple[str, str, int], list[tuple[int, ModuleCall]]] = {}
+    for index, entry in enumerate(trace.modules):
+        by_key.setdefault(_rule_key(entry.type, entry.file, entry.line), []).append((index, entry))
+    found: dict[int, RowTrace] = {}
+    for number, row in enumerate(rows):
+        entries = by_key.get(_rule_key(row.type, row.file, row.line))
+        if not entries:
+            continue
+        found[number] = RowTrace(
+            function,
+            tuple(e for _, e in entries),
+            decided=trace.decided_by in {i for i, _ in entries},
+        )
+    return found
+
+
+def action_text(entry: ModuleCall, row: StackRow) -> str:
+    """``die``, ``ignore``, ``jump→23`` (the line the jump lands on, as the control column
+    writes it), ``jump→end``."""
+    action = entry.action
+    head, _, count = action.partition(" ")
+    if head == "jump" and count.isdigit():
+        skip = int(count)
+        lands = next((j.lands for j in row.jumps if j.skip == skip), None)
+        if lands is None and not any(j.skip == skip for j in row.jumps):
+            return f"jump+{skip}"
+        return f"jump→{lands or 'end'}"
+    return shown_line(action) if action else "-"
+
+
+def outcome_text(entry: ModuleCall, row: StackRow) -> str:
+    """``7 die``: the code the module returned and the action libpam took."""
+    if not entry.ran:
+        return "not run"
+    if entry.code is None:
+        return f"never returned ({shown_line(entry.action or 'crashed')})"
+    return f"{entry.code} {action_text(entry, row)}"

@@ -195,18 +195,21 @@ class TransactionScreen(Screen[None]):
     # -- the detail pane follows the focused list -------------------------------------------
     @on(OptionList.OptionHighlighted, "#timeline")
     def timeline_highlighted(self) -> None:
-        self.query_one(CallDetail).show(self.timeline.selected_entry)
+        entry = self.timeline.selected_entry
+        self.query_one(CallDetail).show(entry)
+        # The stack shows what the selected call did, rule by rule (a running call: nothing).
+        self.query_one(StackView).call = entry.record if entry is not None else None
 
     @on(StackView.RuleHighlighted)
     def rule_highlighted(self, event: StackView.RuleHighlighted) -> None:
         if event.row is not None and event.view.has_focus:
-            self.query_one(CallDetail).show_rule(event.row)
+            self.query_one(CallDetail).show_rule(event.row, event.traced)
 
     def on_descendant_focus(self) -> None:
         focused = self.focused
         detail = self.query_one(CallDetail)
         if isinstance(focused, StackView) and focused.selected_row is not None:
-            detail.show_rule(focused.selected_row)
+            detail.show_rule(focused.selected_row, focused.selected_trace)
         elif isinstance(focused, Timeline):
             detail.show(self.timeline.selected_entry)
 

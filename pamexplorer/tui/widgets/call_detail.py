@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from pamexplorer.explain import explain_call
 from pamexplorer.pam.codes import describe
-from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall
 from pamexplorer.tui.render import code_explanation, code_label, code_style, shown, shown_line
-from pamexplorer.tui.stack_rows import StackRow
-from pamexplorer.tui.widgets.stack_view import rule_detail
+from pamexplorer.tui.stack_rows import RowTrace, StackRow
+from pamexplorer.tui.widgets.stack_view import log_line, rule_detail
 from pamexplorer.tui.widgets.timeline import Entry
 
 _ITEM_ORDER = (
@@ -41,7 +42,7 @@ PAM_END = (
 )
 
 
-def render_detail(entry: Entry | None) -> Text:
+def render_detail(entry: Entry | None, hide_ms: bool = False) -> Text:
     if entry is None:
         return Text(KEYS_HELP, style="dim")
     if entry.record is None:
@@ -50,16 +51,61 @@ def render_detail(entry: Entry | None) -> Text:
             text.append("\n")
             text.append(shown(entry.detail))
         return text
-    return render_record_detail(entry.record)
+    return render_record_detail(entry.record, hide_ms)
 
 
-def render_record_detail(record: CallRecord) -> Text:
+def trace_summary(record: CallRecord) -> Text:
+    """What the trace says about the call: the code in its context, the deciding rule, the
+    lines libpam and the modules logged (or why there is no trace)."""
+    text = Text()
+    trace = record.trace
+    if trace is None:
+        return text
+    if not trace.available:
+        text.append(f"\ntrace unavailable: {shown_line(trace.reason)}", style="yellow")
+        return text
+    context = explain_call(record.function, record.code, trace)
+    if context:
+        text.append("\n")
+        text.append(shown_line(context), style="bold")
+    if trace.status != "traced":
+        text.append(f"\ntrace {trace.status}: {shown_line(trace.reason)}", style="yellow")
+    decided = trace.decided_by_text
+    if decided:
+        text.append("\nDecided by ", style="bold")
+        text.append(shown_line(decided), style="bold yellow")
+    if trace.disagreement:
+        text.append("\n")
+        text.append(shown_line(trace.disagreement), style="bold red")
+    if trace.crashed:
+        text.append("\nThe call crashed: the trace stops where it did.", style="bold red")
+    lines: list[tuple[ModuleCall | None, LogLine]] = [(None, line) for line in trace.log]
+    lines += [(m, line) for m in trace.modules for line in m.log]
+    if lines:
+        text.append("\nLog lines:", style="bold")
+        for entry, line in lines:
+            where = f" ({entry.where})" if entry is not None else " (libpam)"
+            text.append_text(log_line(line, "  "))
+            text.append(shown_line(where), style="dim")
+    elif trace.status == "traced" and trace.modules:
+        text.append("\nNo module logged anything.", style="dim")
+    return text
+
+
+def render_record_detail(record: CallRecord, hide_ms: bool = False) -> Text:
     if record.function == "pam_end":
         text = Text(code_label(record.code), style=code_style(record.code))
         text.append("\n")
         text.append(PAM_END)
         return text
-    text = code_explanation(describe(record.code))
+    info = describe(record.code)
+    text = Text()
+    text.append(code_label(record.code), style=code_style(record.code))
+    text.append("  ")
+    text.append(info.text, style="italic")
+    text.append_text(trace_summary(record))
+    text.append("\n")
+    text.append_text(code_explanation(info, head=False))
     text.append("\n\nItems after the call:", style="bold")
     for name in sorted(record.items, key=lambda n: (*_ITEM_ORDER, n).index(n)):
         value = record.items[name]
@@ -84,10 +130,14 @@ class CallDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(render_detail(None), id="call-detail-text")
 
+    @property
+    def hide_ms(self) -> bool:
+        return bool(getattr(self.app, "hide_durations", False))
+
     def show(self, entry: Entry | None) -> None:
-        self.query_one("#call-detail-text", Static).update(render_detail(entry))
+        self.query_one("#call-detail-text", Static).update(render_detail(entry, self.hide_ms))
         self.border_title = "Selected call"
 
-    def show_rule(self, row: StackRow) -> None:
-        self.query_one("#call-detail-text", Static).update(rule_detail(row))
+    def show_rule(self, row: StackRow, traced: RowTrace | None = None) -> None:
+        self.query_one("#call-detail-text", Static).update(rule_detail(row, traced, self.hide_ms))
         self.border_title = "Selected rule"

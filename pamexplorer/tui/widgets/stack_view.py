@@ -18,7 +18,24 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from pamexplorer.tui.stack_rows import CONTROL_WIDTH, StackRow, load_stack_rows
+from pamexplorer.pam.codes import Function
+from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall
+from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
+from pamexplorer.tui.stack_rows import (
+    CONTROL_WIDTH,
+    RowTrace,
+    StackRow,
+    action_text,
+    load_stack_rows,
+    outcome_text,
+    trace_rows,
+)
+from pamexplorer.tui.widgets.timeline import message_line
+
+#: The module type each call runs.
+MODULE_TYPE_OF = {f.value: f.module_type for f in Function}
+#: pam_chauthtok's passes (libpam adds the flag), named in a rule's detail.
+_PASSES = ((0x4000, "PAM_PRELIM_CHECK"), (0x2000, "PAM_UPDATE_AUTHTOK"))
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,23 @@ class StackLines:
 
     rows: tuple[StackRow, ...] = ()
     error: str | None = None
+
+
+def trace_notes(call: CallRecord) -> list[Text]:
+    """Lines under the traced type's heading: why there is no trace, a disagreement, a crash."""
+    trace = call.trace
+    notes: list[Text] = []
+    if trace is None:
+        return notes
+    if not trace.available:
+        notes.append(Text(f"trace unavailable: {shown_line(trace.reason)}", style="yellow"))
+    elif trace.status != "traced":
+        notes.append(Text(f"trace {trace.status}: {shown_line(trace.reason)}", style="yellow"))
+    if trace.disagreement:
+        notes.append(Text("trace and simulator disagree", style="bold red"))
+    if trace.crashed:
+        notes.append(Text("the call crashed: the trace stops there", style="bold red"))
+    return notes
 
 
 def heading(module_type: str, highlighted: bool, first: StackRow) -> Text:
@@ -38,24 +72,55 @@ def heading(module_type: str, highlighted: bool, first: StackRow) -> Text:
     return text
 
 
-def rule_line(row: StackRow, highlighted: bool) -> Text:
+def rule_line(
+    row: StackRow,
+    highlighted: bool,
+    traced: RowTrace | None = None,
+    marks: bool = False,
+    width: int = CONTROL_WIDTH,
+) -> Text:
     """``  17 succ→23     pam_unix.so nullok``: the line, the control (cut to fit), the module,
-    its status when it is not fine, the arguments dimmed."""
-    text = Text("  " * row.depth)
-    text.append(f"{row.line:>3} ", style="dim")
+    its status when it is not fine, the arguments dimmed. With the selected call's trace the
+    module is followed by its code and libpam's action (``7 die``); the deciding rule is marked
+    ``▶`` and stands out, a rule that did not run is dimmed. ``marks``: keep the marker column
+    (a trace is shown); ``width``: the control column's width (the view's longest control)."""
+    decided = traced is not None and traced.decided
+    not_run = traced is not None and not traced.ran
+    text = Text("  " * row.depth, style="dim" if not_run else "")
+    if marks:
+        text.append("▶" if decided else " ", style="bold yellow")
+    text.append(f"{row.line:>3} ", style="bold" if decided else "dim")
     text.append("-" if row.quiet else " ", style="bold yellow")
-    text.append(f"{row.short_control:<{CONTROL_WIDTH}}", style="bold" if highlighted else "")
+    control_style = "bold" if highlighted and not not_run else ""
+    text.append(f"{row.short_control:<{width}}", style=control_style)
     text.append(" ")
-    text.append(row.module, style="" if row.status_ok else "red")
+    module_style = "" if row.status_ok else "red"
+    if decided:
+        module_style = "bold reverse"
+    text.append(row.module, style=module_style)
+    if traced is not None:
+        entry = traced.last
+        outcome = outcome_text(entry, row)
+        if not entry.ran:
+            style = "dim italic"
+        elif entry.code == 0:
+            style = "bold green" if decided else "green"
+        else:
+            style = "bold red" if decided else "red"
+        text.append(" ")
+        text.append(outcome, style=style)
     if row.status:
         text.append(f" ({row.status})", style="" if row.status_ok else "bold red")
     if row.args:
         text.append(" " + " ".join(row.args), style="dim")
+    if not_run:
+        text.stylize("dim")
     return text
 
 
-def rule_detail(row: StackRow) -> Text:
-    """The rule as written, where it is, where its jumps land, its module's status."""
+def rule_detail(row: StackRow, traced: RowTrace | None = None, hide_ms: bool = False) -> Text:
+    """The rule as written, where it is, where its jumps land, its module's status; with the
+    selected call's trace, what it did there (code, action, duration, messages, log lines)."""
     text = Text()
     text.append(row.where, style="bold")
     if row.mark:
@@ -72,6 +137,54 @@ def rule_detail(row: StackRow) -> Text:
         )
     if row.status:
         text.append(f"\n  module: {row.status}", style="" if row.status_ok else "bold red")
+    if traced is not None:
+        text.append(f"\n\nIn the selected {traced.function}:", style="bold")
+        for entry in traced.entries:
+            text.append_text(invocation_text(entry, row, hide_ms))
+        if traced.decided:
+            text.append("\n  ▶ this rule decided the call's code", style="bold yellow")
+    return text
+
+
+def invocation_text(entry: ModuleCall, row: StackRow, hide_ms: bool) -> Text:
+    """One invocation of the rule's module in a traced call, or why it did not run."""
+    text = Text("\n  ")
+    passes = [name for bit, name in _PASSES if entry.flags & bit]
+    if passes:
+        text.append(f"{'|'.join(passes)} pass: ", style="bold")
+    if not entry.ran:
+        text.append("not run: ", style="bold")
+        text.append(shown_line(entry.skip or "not reached"), style="dim")
+        return text
+    if entry.code is None:
+        text.append("never returned", style="bold red")
+        text.append(f" ({shown_line(entry.action or 'crashed')})")
+        return text
+    text.append(code_label(entry.code), style=code_style(entry.code))
+    text.append(" → ")
+    text.append(action_text(entry, row), style="bold")
+    if entry.frozen_code is not None and entry.frozen_code != entry.code:
+        text.append(
+            f" (libpam used the frozen chain's {code_label(entry.frozen_code)})", style="yellow"
+        )
+    if entry.called:
+        text.append("  " + duration_text(entry.duration_ms, hide_ms), style="dim")
+    else:
+        text.append("  module not called: libpam took the code itself", style="dim")
+    if entry.note:
+        text.append(f"\n    {shown_line(entry.note)}", style="dim")
+    for exchange in entry.messages:
+        text.append("\n")
+        text.append_text(message_line(exchange.style, exchange.text, exchange.answer))
+    for line in entry.log:
+        text.append_text(log_line(line))
+    return text
+
+
+def log_line(line: LogLine, indent: str = "    ") -> Text:
+    """``    log err: pam_unix(sshd:account): account bob has expired``."""
+    text = Text(f"\n{indent}log {line.level}: ", style="bold magenta")
+    text.append(shown_line(line.text))
     return text
 
 
@@ -79,6 +192,8 @@ class StackView(OptionList):
     """Shows a service's resolved stack; ``highlight`` names the module type in use."""
 
     highlight: reactive[str | None] = reactive(None, init=False)
+    #: The call selected in the timeline: its trace marks the rules of its type.
+    call: reactive[CallRecord | None] = reactive(None, init=False)
     lines: reactive[StackLines | None] = reactive(None, always_update=True, init=False)
 
     @dataclass
@@ -87,6 +202,7 @@ class StackView(OptionList):
 
         view: StackView
         row: StackRow | None
+        traced: RowTrace | None = None
 
     @dataclass
     class Loaded(Message):
@@ -96,6 +212,7 @@ class StackView(OptionList):
         super().__init__(id=id)
         self.rows: list[StackRow] = []  # option index -> rule; headings and marks are disabled
         self.option_rows: list[StackRow | None] = []
+        self.option_traces: list[RowTrace | None] = []
 
     @property
     def error(self) -> str | None:
@@ -123,28 +240,54 @@ class StackView(OptionList):
     def watch_highlight(self, highlight: str | None) -> None:
         self.render_rows()
 
+    def watch_call(self, call: CallRecord | None) -> None:
+        self.render_rows()
+
+    @property
+    def trace_type(self) -> str | None:
+        """The module type of the selected call, when it has a trace to show."""
+        call = self.call
+        if call is None or call.trace is None:
+            return None
+        return MODULE_TYPE_OF.get(call.function)
+
     def render_rows(self) -> None:
         lines = self.lines or StackLines()
         keep = self.highlighted
         self.rows = list(lines.rows)
         options: list[Option] = []
         owners: list[StackRow | None] = []
+        traces: list[RowTrace | None] = []
+        call = self.call
+        trace = call.trace if call is not None else None
+        trace_type = self.trace_type
+        traced: dict[int, RowTrace] = {}
+        if call is not None and trace is not None and trace.status == "traced":
+            traced = trace_rows(list(lines.rows), call.function, trace)
+        highlight = trace_type or self.highlight
+        marks = bool(traced)
+        width = max((len(row.short_control) for row in lines.rows), default=CONTROL_WIDTH)
+        width = min(width, CONTROL_WIDTH)
 
-        def add(prompt: Text, row: StackRow | None = None) -> None:
+        def add(prompt: Text, row: StackRow | None = None, done: RowTrace | None = None) -> None:
             options.append(Option(prompt, disabled=row is None))
             owners.append(row)
+            traces.append(done)
 
         if lines.error:
             add(Text(lines.error, style="bold red"))
         current: str | None = None
         origin = ""
-        for row in lines.rows:
+        for number, row in enumerate(lines.rows):
             if row.type != current:
                 if current is not None:
                     add(Text(""))
                 current = row.type
                 origin = ""
-                add(heading(row.type, row.type == self.highlight, row))
+                add(heading(row.type, row.type == highlight, row))
+                if call is not None and trace is not None and row.type == trace_type:
+                    for note in trace_notes(call):
+                        add(note)
             if row.mark != origin:
                 indent = "  " * row.depth
                 if row.mark:
@@ -152,10 +295,12 @@ class StackView(OptionList):
                 else:
                     add(Text(f"{indent}↲ {row.file}", style="cyan"))
                 origin = row.mark
-            add(rule_line(row, row.type == self.highlight), row)
+            done = traced.get(number)
+            add(rule_line(row, row.type == highlight, done, marks, width), row, done)
         if not lines.rows and not lines.error and self.lines is not None:
             add(Text("(no rules)", style="dim"))
         self.option_rows = owners
+        self.option_traces = traces
         self.set_options(options)
         if keep is not None and keep < len(options) and not options[keep].disabled:
             self.highlighted = keep
@@ -164,7 +309,8 @@ class StackView(OptionList):
         event.stop()
         index = event.option_index
         row = self.option_rows[index] if 0 <= index < len(self.option_rows) else None
-        self.post_message(self.RuleHighlighted(self, row))
+        done = self.option_traces[index] if 0 <= index < len(self.option_traces) else None
+        self.post_message(self.RuleHighlighted(self, row, done))
 
     @property
     def selected_row(self) -> StackRow | None:
@@ -172,3 +318,11 @@ class StackView(OptionList):
         if index is None or not 0 <= index < len(self.option_rows):
             return None
         return self.option_rows[index]
+
+    @property
+    def selected_trace(self) -> RowTrace | None:
+        """What the selected rule did in the selected call (None: no trace, or not reached)."""
+        index = self.highlighted
+        if index is None or not 0 <= index < len(self.option_traces):
+            return None
+        return self.option_traces[index]
