@@ -1,0 +1,165 @@
+"""The per-module trace in the explorer (issue 10 §3), against the real libpam and the lab:
+codes and actions on the stack's lines, the deciding rule marked, rules not run dimmed, the
+modules' log lines and the code in its context in the detail pane."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.text import Text
+
+from pamexplorer.engine.trace.build import NO_COMPILER
+from pamexplorer.pam.records import unavailable
+from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+from pamexplorer.tui.screens.conversation import ConversationModal
+from pamexplorer.tui.screens.transaction import TransactionScreen
+from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
+from pamexplorer.tui.widgets.stack_view import StackView
+from tests.tui.conftest import screen_text, transaction_screen, wait_until
+
+
+def stack_lines(stack: StackView) -> dict[int, Text]:
+    """Line number -> the stack view's rendering of that rule."""
+    found: dict[int, Text] = {}
+    for index, row in enumerate(stack.option_rows):
+        if row is not None:
+            prompt = stack.get_option_at_index(index).prompt
+            assert isinstance(prompt, Text)
+            found[row.line] = prompt
+    return found
+
+
+def all_prompts(stack: StackView) -> str:
+    return "\n".join(str(stack.get_option_at_index(i).prompt) for i in range(stack.option_count))
+
+
+def dimmed(text: Text) -> bool:
+    """Every character of the line is dim."""
+    spans = [s for s in text.spans if "dim" in str(s.style)]
+    return any(s.start == 0 and s.end >= len(text.plain) for s in spans)
+
+
+def detail_text(screen: TransactionScreen) -> str:
+    static = screen.query_one("#call-detail-text")
+    content = static.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> None:
+    app = PamExplorerApp(LaunchOptions(lab=True, service="lab-login", stable=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
+        await pilot.press(*"not-alices-password", "enter")
+        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        record = screen.last_record
+        assert record is not None and record.function == "pam_authenticate"
+        assert record.code == 7 and record.trace is not None
+        assert record.trace.status == "traced", record.trace.reason
+        await wait_until(pilot, lambda: stack.call is record, "the stack to show the call")
+
+        lines = stack_lines(stack)
+        # lab-login:2 pam_exec (the checker failed: PAM_SYSTEM_ERR, default=ignore),
+        # :3 requisite pam_deny decides (7, die), :4 pam_permit never runs.
+        assert "pam_exec.so 4 ignore" in lines[2].plain
+        assert "pam_deny.so 7 die" in lines[3].plain
+        assert lines[3].plain.startswith("▶")
+        assert not lines[2].plain.startswith("▶")
+        assert "not run" in lines[4].plain and dimmed(lines[4])
+        assert not dimmed(lines[3]) and not dimmed(lines[2])
+        # Other types are not marked: account's pam_permit did not run in this call.
+        assert "not run" not in lines[5].plain and not dimmed(lines[5])
+        shown = screen_text(app)
+        assert "7 die" in shown and "▶" in shown
+
+        # The timeline's call: the code in its context, the deciding rule, the log lines.
+        detail = detail_text(screen)
+        assert "PAM_AUTH_ERR (7)" in detail
+        assert (
+            "authenticate: pam_deny (lab-login:3) after pam_exec returned PAM_SYSTEM_ERR" in detail
+        )
+        assert "Decided by lab-login:3 pam_deny.so (die)" in detail
+        assert "Log lines:" in detail
+        exec_log = [x.text for m in record.trace.modules if m.line == 2 for x in m.log]
+        assert exec_log and all(line in detail for line in exec_log)
+        assert "pam_exec(lab-login:auth)" in detail
+        assert "not-alices-password" not in detail + shown
+
+        # The stack's rules, after the traced call: what each one did.
+        stack.focus()
+        await pilot.pause()
+        stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 2)
+        await pilot.pause()
+        detail = detail_text(screen)
+        assert screen.query_one(CallDetail).border_title == "Selected rule"
+        assert "In the selected pam_authenticate:" in detail
+        assert "PAM_SYSTEM_ERR (4) → ignore" in detail and "-- ms" in detail
+        assert all(line in detail for line in exec_log)
+        stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 4)
+        await pilot.pause()
+        detail = detail_text(screen)
+        assert "not run: lab-login:3 (die) ended the stack" in detail
+        stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 3)
+        await pilot.pause()
+        assert "this rule decided the call's code" in detail_text(screen)
+
+        # pam_start selected in the timeline: the stack drops the marks.
+        screen.timeline.focus()
+        await pilot.press("up")
+        await wait_until(pilot, lambda: stack.call is not record, "pam_start selected")
+        assert "7 die" not in stack_lines(stack)[3].plain
+
+
+async def test_jumps_show_where_they_land_and_the_rules_they_skip() -> None:
+    app = PamExplorerApp(LaunchOptions(lab=True, service="lab-jumps", stable=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        await wait_until(pilot, lambda: stack.call is screen.last_record, "the marks")
+        lines = stack_lines(stack)
+        assert "0 jump→5" in lines[2].plain  # alice: success=2 lands on line 5
+        for skipped in (3, 4):
+            assert "not run" in lines[skipped].plain and dimmed(lines[skipped])
+        assert "0 ok" in lines[5].plain and "0 ok" in lines[6].plain
+        assert lines[6].plain.startswith("▶")  # the last required decides PAM_SUCCESS
+        stack.focus()
+        stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 3)
+        await pilot.pause()
+        assert "not run: skipped by the jump at lab-jumps:2" in detail_text(screen)
+        stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 5)
+        await pilot.pause()
+        # pam_echo's message is shown under its invocation.
+        assert "Welcome, alice: a jump brought you here." in detail_text(screen)
+
+
+async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
+    app = PamExplorerApp(LaunchOptions(lab=True, service="lab-login", stable=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        record = screen.last_record
+        assert record is not None and record.trace is not None and record.code == 0
+        # What a build without a C compiler gives (the engine side is tested in tests/trace).
+        bare = replace(record, trace=unavailable(NO_COMPILER))
+        stack.call = bare
+        await pilot.pause()
+        assert "trace unavailable: built without a C compiler" in all_prompts(stack)
+        assert "trace unavailable" in screen_text(app)  # under the account heading
+        assert "▶" not in "".join(t.plain for t in stack_lines(stack).values())
+        assert "trace unavailable: built without a C compiler" in render_record_detail(bare).plain
+        problem = "trace and simulator disagree: libpam returned 0, the dispatcher 7"
+        flagged = replace(record, trace=replace(record.trace, disagreement=problem))
+        stack.call = flagged
+        await pilot.pause()
+        assert "trace and simulator disagree" in all_prompts(stack)
+        assert "trace and simulator disagree" in screen_text(app)
+        assert problem in render_record_detail(flagged).plain
