@@ -22,11 +22,18 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
+from pamexplorer.tui.messages import (
+    BackToPicker,
+    LeaveRun,
+    LeaveTransaction,
+    RunOpened,
+    TransactionOpened,
+)
 from pamexplorer.tui.sources import LAB_USER
 
 if TYPE_CHECKING:
     from pamexplorer.engine.aio import AsyncEngine
+    from pamexplorer.runner import ProfileRun
     from pamexplorer.session import PamSession, SessionEvent
 
 #: How long quitting waits for the transactions still ending before it kills their children.
@@ -82,8 +89,10 @@ class PamExplorerApp(App[int]):
         self._lab_dir: Path | None = None
         #: Transactions open on some screen: ended (or killed) when the app quits.
         self.open_sessions: set[PamSession] = set()
-        #: Transactions left behind by screens, being ended in the background: task -> session.
-        self._ending: dict[asyncio.Task[None], PamSession] = {}
+        #: Profile runs under way on some screen: ended (or killed) when the app quits.
+        self.open_runs: set[ProfileRun] = set()
+        #: Transactions and runs left behind by screens, ended in the background: task -> them.
+        self._ending: dict[asyncio.Task[None], PamSession | ProfileRun] = {}
 
     def user_for(self, group: str) -> str:
         """The user a new screen starts with: the one asked for, the lab's ``alice`` in the
@@ -136,6 +145,26 @@ class PamExplorerApp(App[int]):
     def leave_transaction(self, message: LeaveTransaction) -> None:
         self.end_session(message.session)
 
+    @on(RunOpened)
+    def run_opened(self, message: RunOpened) -> None:
+        self.open_runs.add(message.run)
+
+    @on(LeaveRun)
+    def leave_run(self, message: LeaveRun) -> None:
+        self.end_run(message.run)
+
+    def end_run(self, run: ProfileRun) -> None:
+        """Finish a profile run a screen leaves behind, as :meth:`end_session` does: a step
+        in flight is killed, an idle transaction gets pam_end in the background."""
+        self.open_runs.discard(run)
+        if run.state is None or run.state.over or run in self._ending.values():
+            return
+        if run.busy:
+            run.abort()
+        task = asyncio.get_running_loop().create_task(run.close())
+        self._ending[task] = run
+        task.add_done_callback(lambda done: self._ending.pop(done, None))
+
     @on(BackToPicker)
     def back(self) -> None:
         self.back_to_picker()
@@ -161,6 +190,8 @@ class PamExplorerApp(App[int]):
         (quitting waits for those, at most ENDING_GRACE_S)."""
         for session in list(self.open_sessions):
             self.end_session(session)
+        for run in list(self.open_runs):
+            self.end_run(run)
         self.exit()
 
     async def on_unmount(self) -> None:

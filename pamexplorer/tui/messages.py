@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from pamexplorer.runner import ProfileRun
     from pamexplorer.session import PamSession
 
 
@@ -23,6 +24,20 @@ class LeaveTransaction(Message):
     """A screen leaves an open transaction behind: pam_end when idle, killed in a call."""
 
     session: PamSession
+
+
+@dataclass
+class RunOpened(Message):
+    """A profile run is under way: the app ends its transaction on quit if its screen has not."""
+
+    run: ProfileRun
+
+
+@dataclass
+class LeaveRun(Message):
+    """A screen leaves a profile run behind: ended like a transaction (``ProfileRun.close``)."""
+
+    run: ProfileRun
 
 
 class BackToPicker(Message):

@@ -113,7 +113,7 @@ async def run_one_step(app: PamExplorerApp, pilot: Pilot[Any]) -> ProfileScreen:
     await pilot.press("s")  # authenticate; acct_mgmt is left
     await wait_until(pilot, lambda: not screen.busy and screen.results[1] is not None, "auth")
     assert screen.results[1] is not None and screen.results[1].name == "PAM_SUCCESS"
-    assert screen.session is not None and not screen.finished
+    assert screen.run is not None and not screen.finished
     return screen
 
 
@@ -130,7 +130,7 @@ async def test_profile_back_restart_and_quit_end_the_transaction(
             await pilot.press(way)
             if way != "q":
                 await wait_until(pilot, marker.exists, f"pam_end after {way}")
-                assert screen.session is None
+                assert screen.run is None
         assert marker.read_text() == "pam_end\n", way
 
 

@@ -6,14 +6,12 @@ and, with ``t``, the stack the question is about.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import ExitStack
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalGroup, VerticalScroll
@@ -22,62 +20,17 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
+from pamexplorer.tui.messages import BackToPicker, LeaveRun, RunOpened
 from pamexplorer.tui.render import FAIL_MARK, OK_MARK, shown, shown_line
 from pamexplorer.tui.widgets.stack_view import StackView
 from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
-    from pamexplorer.pam.records import CallRecord, Message
-    from pamexplorer.profile import Profile, Step
-    from pamexplorer.runner import ProfileConversation, Secrets, StepResult
-    from pamexplorer.session import PamSession, SessionEvent
+    from pamexplorer.pam.records import Message
+    from pamexplorer.profile import Profile
+    from pamexplorer.runner import ProfileRun, StepResult
+    from pamexplorer.session import SessionEvent
     from pamexplorer.tui.app import PamExplorerApp
-
-
-class ProfileAnswers:
-    """The session's async conversation for a profile: its scripted answers; an ``ask: true``
-    answer is asked in a conversation modal (and kept as a secret for the run)."""
-
-    def __init__(
-        self, scripted: ProfileConversation, secrets: Secrets, asks: bool, screen: Screen[None]
-    ) -> None:
-        self.scripted = scripted
-        self.secrets = secrets
-        self.asks = asks
-        self.screen = screen
-        self.asked: dict[str, str] = {}
-
-    async def respond(self, messages: Sequence[Message]) -> list[str | None]:
-        from pamexplorer.pam.conversation import ConversationAborted
-
-        answers: list[str | None] = []
-        for message in messages:
-            if not message.style.is_prompt:
-                answers.append(None)
-                continue
-            try:
-                answers.extend(self.scripted.respond([message]))
-            except ConversationAborted:
-                if not self.asks:
-                    raise
-                answers.append(await self.ask(message))
-        return answers
-
-    async def ask(self, message: Message) -> str:
-        from pamexplorer.pam.conversation import ConversationAborted, Message
-        from pamexplorer.tui.conversation import ScreenConversation
-
-        if message.text in self.asked:
-            return self.asked[message.text]
-        asker = ScreenConversation(self.screen.app, lambda: "profile")
-        # A module may echo an earlier answer in a prompt: the modal shows it scrubbed.
-        answer = await asker.ask(Message(message.style, self.secrets.scrub(message.text)))
-        if answer is None:
-            raise ConversationAborted("the prompt was cancelled")
-        self.secrets.add(answer)
-        self.asked[message.text] = answer
-        return answer
 
 
 def reflow(text: str) -> Text:
@@ -143,10 +96,9 @@ class ProfileScreen(Screen[None]):
         self.error: str | None = None
         self.skip: str | None = None
         self.results: list[StepResult | None] = []
-        self.session: PamSession | None = None
+        #: The run in progress (``runner.ProfileRun``); None before the first step.
+        self.run: ProfileRun | None = None
         self.next_index = 0  # 0: pam_start, then profile.steps[i-1]
-        self.secrets: Secrets | None = None
-        self.answers: ProfileAnswers | None = None
         self.cleanup = ExitStack()
         self.confdir: str | None = None
         self.running_index: int | None = None
@@ -197,14 +149,15 @@ class ProfileScreen(Screen[None]):
         self.render_lesson()
 
     def on_unmount(self) -> None:
-        self.leave_session()
+        self.leave_run()
         self.cleanup.close()
 
-    def leave_session(self) -> None:
-        """End the open transaction: pam_end when idle, killed when a step is in flight."""
-        session, self.session = self.session, None
-        if session is not None and not session.state.over:
-            self.app.post_message(LeaveTransaction(session))
+    def leave_run(self) -> None:
+        """Hand the run to the app to end: pam_end when idle, killed when a step is in flight
+        (``ProfileRun.close``)."""
+        run, self.run = self.run, None
+        if run is not None and run.state is not None and not run.state.over:
+            self.app.post_message(LeaveRun(run))
 
     # -- state shown ------------------------------------------------------------------------
     def watch_busy(self) -> None:
@@ -318,6 +271,12 @@ class ProfileScreen(Screen[None]):
             text.append("\nt shows the stack the question is about.", style="dim")
         self.query_one("#lesson-end", Static).update(text)
 
+    @on(OptionList.OptionHighlighted, "#timeline")
+    def timeline_highlighted(self) -> None:
+        """The stack (t) shows what the selected call did, rule by rule."""
+        entry = self.query_one(Timeline).selected_entry
+        self.query_one(StackView).call = entry.record if entry is not None else None
+
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         runnable = self.profile is not None and not self.skip
@@ -347,11 +306,11 @@ class ProfileScreen(Screen[None]):
         self.run_steps(all_steps=True)
 
     def action_abort(self) -> None:
-        if self.session is not None:
-            self.session.abort()
+        if self.run is not None:
+            self.run.abort()
 
     def action_restart(self) -> None:
-        self.leave_session()
+        self.leave_run()
         assert self.profile is not None
         self.results = [None] * (len(self.profile.steps) + 1)
         self.next_index = 0
@@ -361,7 +320,7 @@ class ProfileScreen(Screen[None]):
         self.render_status()
 
     def action_back(self) -> None:
-        self.leave_session()
+        self.leave_run()
         self.post_message(BackToPicker())
 
     # -- running ---------------------------------------------------------------------------
@@ -389,56 +348,62 @@ class ProfileScreen(Screen[None]):
 
     @work(group="profile", exit_on_error=False)
     async def step_worker(self, all_steps: bool) -> None:
+        """Step the run (``runner.ProfileRun``): one step, or every step left."""
         try:
             while True:
                 await self.run_one()
                 if self.finished or not all_steps:
                     break
         except Exception as err:  # a worker must not take the app down
-            detail = self.secrets.scrub(str(err)) if self.secrets else str(err)
-            self.query_one(Timeline).add(
+            run = self.run
+            detail = run.secrets.scrub(str(err)) if run is not None else str(err)
+            self.settle_entry(
                 Entry("crash", f"internal error: {type(err).__name__}", detail=detail)
             )
             self.finish()
         finally:
             self.busy = False
 
-    def prepare(self) -> None:
-        """Answers and the configuration directory, once per run."""
-        from pamexplorer.runner import ProfileConversation, Secrets, asks, resolve_answers
+    def new_run(self) -> ProfileRun:
+        """The runner's stepwise run on the app's engine, over the screen's service files; a
+        person answers ``ask: true`` prompts, so no call timeout unless the profile sets one."""
+        from pamexplorer.runner import ProfileRun
 
         assert self.profile is not None
-        profile = self.profile
-        self.secrets = Secrets()
-        values = resolve_answers(profile, self.secrets)
-        scripted = ProfileConversation(profile.answers, values, self.secrets, None)
-        self.answers = ProfileAnswers(scripted, self.secrets, asks(profile), self)
-        self.stack_confdir()
+        confdir = self.stack_confdir()
+        run = ProfileRun(
+            self.profile,
+            engine=self.pam_app.engine,
+            ask=self.ask,
+            confdir=str(confdir) if confdir is not None else None,
+            on_event=self.run_event,
+            timeout=None,
+        )
+        self.post_message(RunOpened(run))
+        return run
 
-    def shown(self, record: CallRecord) -> CallRecord:
-        """The record as the screen may show it: the run's secrets scrubbed."""
-        from pamexplorer.runner import scrub_record
+    async def ask(self, message: Message) -> str | None:
+        """An ``{ask: true}`` answer, asked in the conversation modal (the prompt comes with
+        the run's secrets scrubbed; the runner keeps the answer as a secret)."""
+        from pamexplorer.tui.conversation import ScreenConversation
 
-        assert self.secrets is not None
-        return scrub_record(record, self.secrets)
+        return await ScreenConversation(self.app, lambda: "profile").ask(message)
 
-    def session_event(self, session: PamSession, event: SessionEvent) -> None:
-        """Live messages and running entries from the screen's current session."""
-        from pamexplorer.pam.records import Message
+    def run_event(self, event: SessionEvent) -> None:
+        """The run's session events (secrets scrubbed by the runner): a running entry per
+        call, its live messages. pam_end, when the run finishes, is not a step: not shown."""
         from pamexplorer.session import MessagesShown, StateChanged
 
-        if session is not self.session or self.secrets is None:
-            return
         timeline = self.query_one(Timeline)
         if isinstance(event, StateChanged):
-            if event.in_flight and event.state.busy and self.running_index is None:
+            running = event.in_flight and event.in_flight != "pam_end" and event.state.busy
+            if running and self.running_index is None:
                 self.running_index = timeline.add(
-                    Entry("running", event.in_flight, flags=self.running_flags)
+                    Entry("running", event.in_flight or "", flags=self.running_flags)
                 )
         elif isinstance(event, MessagesShown) and self.running_index is not None:
             for message in event.messages:
-                scrubbed = Message(message.style, self.secrets.scrub(message.text))
-                timeline.add_live(self.running_index, scrubbed)
+                timeline.add_live(self.running_index, message)
 
     def settle_entry(self, entry: Entry) -> None:
         timeline = self.query_one(Timeline)
@@ -449,94 +414,58 @@ class ProfileScreen(Screen[None]):
             timeline.replace(index, entry)
 
     async def run_one(self) -> None:
-        from pamexplorer.engine import EngineCrashed, EngineError
-        from pamexplorer.profile import Expectation, ProfileError
-        from pamexplorer.runner import call_step, crashed_step
-        from pamexplorer.session import PamSession
+        """One step of the run: its timeline entry and its mark; the run finishes (pam_end,
+        temporary files) when no step is left."""
+        from pamexplorer.profile import ProfileError
+        from pamexplorer.runner import StepStatus
 
         profile = self.profile
         assert profile is not None
-        index = self.next_index
-        if index == 0:
-            try:
-                self.prepare()
-            except ProfileError as err:
-                self.settle_entry(Entry("crash", str(err)))
-                self.finish()
-                return
-            assert self.secrets is not None
-            session = PamSession(
-                profile.service,
-                profile.user,
-                confdir=self.confdir,
-                items=profile.items,
-                env=profile.env,
-                conversation=self.answers,
-                timeout=profile.timeout or None,
-                engine=self.pam_app.engine,
-            )
-            session.subscribe(partial(self.session_event, session))
-            self.session = session
-            self.running_flags = 0
-            try:
-                started = await session.start()
-            except EngineCrashed as err:
-                self.results[0] = crashed_step(0, "start", "pam_start", err, self.secrets)
-                self.settle_entry(Entry("crash", self.secrets.scrub(str(err))))
-                self.finish()
-                return
-            except EngineError as err:
-                self.settle_entry(Entry("crash", self.secrets.scrub(str(err))))
-                self.finish()
-                return
-            self.post_message(TransactionOpened(session))
-            self.settle_entry(Entry("call", "pam_start", record=self.shown(started)))
-            self.results[0] = call_step(
-                0, "start", started, Expectation(profile.expect_start), self.secrets
-            )
-            self.next_index = 1
-            if started.code != 0 or not profile.steps:
-                self.finish()
-            self.render_steps()
-            return
-        step: Step = profile.steps[index - 1]
-        assert self.secrets is not None and self.session is not None
-        self.running_flags = step.flags
+        if self.run is None:
+            self.run = self.new_run()
+        run = self.run
+        index = run.next_index
+        self.running_flags = profile.steps[index - 1].flags if index else 0
         try:
-            outcome, record = await self.run_step(self.session, index, step, self.secrets)
-        except EngineCrashed as err:
-            self.results[index] = crashed_step(
-                index, step.label(), step.libpam_name, err, self.secrets
-            )
-            self.settle_entry(
-                Entry("crash", self.secrets.scrub(str(err)), detail="the engine child is gone")
-            )
-            self.finish()
+            result = await run.next_step()
+        except ProfileError as err:  # an env answer whose variable is not set
+            self.settle_entry(Entry("crash", str(err)))
+            await self.finish_run()
             return
-        if record is not None:
-            self.settle_entry(Entry("call", step.libpam_name, record=self.shown(record)))
+        if result is None:  # skipped, or the engine refused pam_start
+            if run.reason:
+                self.settle_entry(Entry("crash", run.reason))
+        elif result.status is StepStatus.CRASHED:
+            detail = "the engine child is gone"
+            self.settle_entry(Entry("crash", run.reason or result.text, detail=detail))
+        elif result.record is not None:
+            self.settle_entry(Entry("call", result.function, record=result.record))
         else:
-            code = outcome.name if outcome.code is not None else outcome.text
-            self.settle_entry(Entry("note", self.secrets.scrub(f"{step.label()}  ->  {code}")))
-        self.results[index] = outcome
-        self.next_index = index + 1
-        if self.next_index > len(profile.steps):
-            self.finish()
+            code = result.name if result.code is not None else result.text
+            self.settle_entry(Entry("note", f"{result.step}  ->  {code}"))
+        self.show_results(run)
+        if run.done:
+            await self.finish_run()
         self.render_steps()
 
-    @staticmethod
-    async def run_step(
-        session: PamSession, number: int, step: Step, secrets: Secrets
-    ) -> tuple[StepResult, CallRecord | None]:
-        """One step on the session, judged as the runner judges it
-        (``runner.run_session_step``). ``EngineCrashed`` propagates: the run is over."""
-        from pamexplorer.runner import run_session_step
+    def show_results(self, run: ProfileRun) -> None:
+        """The run's results on the step list (index 0: pam_start)."""
+        from pamexplorer.runner import StepStatus
 
-        outcome = await run_session_step(session, number, step, secrets)
-        return outcome, outcome.record
+        for result in run.results:
+            shown = result.status is not StepStatus.NOT_RUN
+            if shown and 0 <= result.index < len(self.results):
+                self.results[result.index] = result
+        self.next_index = run.next_index
+
+    async def finish_run(self) -> None:
+        """The run is over: the runner ends its transaction (pam_end) and removes its files."""
+        run = self.run
+        if run is not None:
+            await run.finish()
+            self.show_results(run)
+        self.finish()
 
     def finish(self) -> None:
-        """The run is over: its transaction ends with pam_end (it is idle between steps)."""
-        self.leave_session()
         self.finished = True
         self.render_status()
