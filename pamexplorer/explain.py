@@ -64,7 +64,7 @@ def explain_call(function: str, code: int, trace: Trace | None) -> str | None:
     fn = short_function(function)
     name = describe(code).name
     telling = telling_entry(trace) if code != Code.PAM_SUCCESS else None
-    who = f"{short_module(decider.module)} ({decider.where})"
+    who = short_module(decider.module)
     if telling is not None and telling.code is not None:
         said = describe(telling.code).name
         return (

@@ -53,6 +53,20 @@ async def fail_a_call(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     await settle(pilot, lambda: not isinstance(app.screen, ConversationModal) and not _busy(app))
 
 
+async def inspect_a_rule(app: PamExplorerApp, pilot: Pilot[int]) -> None:
+    """A failed login, then the stack's first rule that ran: what its module returned, what
+    libpam did with it, what it logged."""
+    from pamexplorer.tui.widgets.stack_view import StackView
+
+    await fail_a_call(app, pilot)
+    stack = app.screen.query_one(StackView)
+    stack.focus()
+    traced = [i for i, t in enumerate(stack.option_traces) if t is not None and t.ran]
+    if traced:
+        stack.highlighted = traced[0]
+    await settle(pilot, lambda: True)
+
+
 async def open_a_prompt(app: PamExplorerApp, pilot: Pilot[int]) -> None:
     from pamexplorer.tui.screens.conversation import ConversationModal
 
@@ -82,6 +96,10 @@ SHOTS: dict[str, tuple[LaunchOptions, Script]] = {
     "transaction-failed": (
         LaunchOptions(lab=True, service="lab-login", stable=True, durations=True),
         fail_a_call,
+    ),
+    "transaction-trace": (
+        LaunchOptions(lab=True, service="lab-login", stable=True, durations=True),
+        inspect_a_rule,
     ),
     "conversation": (
         LaunchOptions(lab=True, service="lab-login", stable=True, durations=True),

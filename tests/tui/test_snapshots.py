@@ -12,6 +12,7 @@ from pamexplorer.profile import resolve
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screenshots import (
     fail_a_call,
+    inspect_a_rule,
     open_a_prompt,
     run_a_lesson,
     show_codes,
@@ -55,3 +56,16 @@ def test_screen_snapshot(snap_compare: Any, scene: str, size: tuple[int, int]) -
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_traced_rule_snapshot(snap_compare: Any) -> None:
+    """At 80x24: after a failed login, the stack's codes and actions, the deciding rule marked,
+    the rule not run dimmed, and the first rule's invocation with its log line."""
+    app = PamExplorerApp(LaunchOptions(lab=True, service="lab-login", user="alice", stable=True))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        await inspect_a_rule(app, pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -79,13 +79,19 @@ async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> N
         detail = detail_text(screen)
         assert "PAM_AUTH_ERR (7)" in detail
         assert (
-            "authenticate: pam_deny (lab-login:3) after pam_exec returned PAM_SYSTEM_ERR" in detail
+            "authenticate: pam_deny after pam_exec returned PAM_SYSTEM_ERR: a system error"
+            in detail
         )
         assert "Decided by lab-login:3 pam_deny.so (die)" in detail
         assert "Log lines:" in detail
-        exec_log = [x.text for m in record.trace.modules if m.line == 2 for x in m.log]
+        lab = str(app.lab_dir().parent)
+        exec_log = [
+            x.text.replace(lab, "@LAB@") for m in record.trace.modules if m.line == 2 for x in m.log
+        ]
         assert exec_log and all(line in detail for line in exec_log)
-        assert "pam_exec(lab-login:auth)" in detail
+        # pam_exec's own line, the lab's temporary directory shown as the lab writes it.
+        assert "pam_exec(lab-login:auth): @LAB@/checkpass failed: exit code 1" in detail
+        assert lab not in detail
         assert "not-alices-password" not in detail + shown
 
         # The stack's rules, after the traced call: what each one did.
@@ -95,7 +101,7 @@ async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> N
         await pilot.pause()
         detail = detail_text(screen)
         assert screen.query_one(CallDetail).border_title == "Selected rule"
-        assert "In the selected pam_authenticate:" in detail
+        assert "lab-login:2  in the selected pam_authenticate:" in detail
         assert "PAM_SYSTEM_ERR (4) → ignore" in detail and "-- ms" in detail
         assert all(line in detail for line in exec_log)
         stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 4)

@@ -136,6 +136,7 @@ class TransactionScreen(Screen[None]):
         stack = self.query_one(StackView)
         stack.border_subtitle = self.where
         stack.load(self.service, self.confdir)
+        self.query_one(CallDetail).confdir = self.confdir
         self.render_status()
 
     @property

@@ -3,6 +3,8 @@ after it, or the selected rule of the stack as written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -42,7 +44,7 @@ PAM_END = (
 )
 
 
-def render_detail(entry: Entry | None, hide_ms: bool = False) -> Text:
+def render_detail(entry: Entry | None, hide_ms: bool = False, confdir: Path | None = None) -> Text:
     if entry is None:
         return Text(KEYS_HELP, style="dim")
     if entry.record is None:
@@ -51,10 +53,10 @@ def render_detail(entry: Entry | None, hide_ms: bool = False) -> Text:
             text.append("\n")
             text.append(shown(entry.detail))
         return text
-    return render_record_detail(entry.record, hide_ms)
+    return render_record_detail(entry.record, hide_ms, confdir)
 
 
-def trace_summary(record: CallRecord) -> Text:
+def trace_summary(record: CallRecord, confdir: Path | None = None) -> Text:
     """What the trace says about the call: the code in its context, the deciding rule, the
     lines libpam and the modules logged (or why there is no trace)."""
     text = Text()
@@ -85,14 +87,16 @@ def trace_summary(record: CallRecord) -> Text:
         text.append("\nLog lines:", style="bold")
         for entry, line in lines:
             where = f" ({entry.where})" if entry is not None else " (libpam)"
-            text.append_text(log_line(line, "  "))
+            text.append_text(log_line(line, "  ", confdir))
             text.append(shown_line(where), style="dim")
     elif trace.status == "traced" and trace.modules:
         text.append("\nNo module logged anything.", style="dim")
     return text
 
 
-def render_record_detail(record: CallRecord, hide_ms: bool = False) -> Text:
+def render_record_detail(
+    record: CallRecord, hide_ms: bool = False, confdir: Path | None = None
+) -> Text:
     if record.function == "pam_end":
         text = Text(code_label(record.code), style=code_style(record.code))
         text.append("\n")
@@ -103,7 +107,7 @@ def render_record_detail(record: CallRecord, hide_ms: bool = False) -> Text:
     text.append(code_label(record.code), style=code_style(record.code))
     text.append("  ")
     text.append(info.text, style="italic")
-    text.append_text(trace_summary(record))
+    text.append_text(trace_summary(record, confdir))
     text.append("\n")
     text.append_text(code_explanation(info, head=False))
     text.append("\n\nItems after the call:", style="bold")
@@ -127,6 +131,9 @@ def render_record_detail(record: CallRecord, hide_ms: bool = False) -> Text:
 class CallDetail(VerticalScroll):
     """Scrollable explanation of the highlighted timeline entry or stack rule."""
 
+    #: The service files' directory: a lab's shows as ``@LAB@`` in log lines.
+    confdir: Path | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(render_detail(None), id="call-detail-text")
 
@@ -135,9 +142,13 @@ class CallDetail(VerticalScroll):
         return bool(getattr(self.app, "hide_durations", False))
 
     def show(self, entry: Entry | None) -> None:
-        self.query_one("#call-detail-text", Static).update(render_detail(entry, self.hide_ms))
+        self.query_one("#call-detail-text", Static).update(
+            render_detail(entry, self.hide_ms, self.confdir)
+        )
         self.border_title = "Selected call"
 
     def show_rule(self, row: StackRow, traced: RowTrace | None = None) -> None:
-        self.query_one("#call-detail-text", Static).update(rule_detail(row, traced, self.hide_ms))
+        self.query_one("#call-detail-text", Static).update(
+            rule_detail(row, traced, self.hide_ms, self.confdir)
+        )
         self.border_title = "Selected rule"

@@ -118,13 +118,25 @@ def rule_line(
     return text
 
 
-def rule_detail(row: StackRow, traced: RowTrace | None = None, hide_ms: bool = False) -> Text:
+def rule_detail(
+    row: StackRow,
+    traced: RowTrace | None = None,
+    hide_ms: bool = False,
+    confdir: Path | None = None,
+) -> Text:
     """The rule as written, where it is, where its jumps land, its module's status; with the
     selected call's trace, what it did there (code, action, duration, messages, log lines)."""
     text = Text()
     text.append(row.where, style="bold")
     if row.mark:
         text.append(f"  ({row.mark})", style="cyan")
+    if traced is not None:  # what it did first: the rule as written follows
+        text.append(f"  in the selected {traced.function}:", style="bold")
+        for entry in traced.entries:
+            text.append_text(invocation_text(entry, row, hide_ms, confdir))
+        if traced.decided:
+            text.append("\n  ▶ this rule decided the call's code", style="bold yellow")
+        text.append("\nThe rule:", style="bold")
     text.append("\n")
     text.append(row.rule_text)
     for jump in row.jumps:
@@ -137,16 +149,12 @@ def rule_detail(row: StackRow, traced: RowTrace | None = None, hide_ms: bool = F
         )
     if row.status:
         text.append(f"\n  module: {row.status}", style="" if row.status_ok else "bold red")
-    if traced is not None:
-        text.append(f"\n\nIn the selected {traced.function}:", style="bold")
-        for entry in traced.entries:
-            text.append_text(invocation_text(entry, row, hide_ms))
-        if traced.decided:
-            text.append("\n  ▶ this rule decided the call's code", style="bold yellow")
     return text
 
 
-def invocation_text(entry: ModuleCall, row: StackRow, hide_ms: bool) -> Text:
+def invocation_text(
+    entry: ModuleCall, row: StackRow, hide_ms: bool, confdir: Path | None = None
+) -> Text:
     """One invocation of the rule's module in a traced call, or why it did not run."""
     text = Text("\n  ")
     passes = [name for bit, name in _PASSES if entry.flags & bit]
@@ -177,15 +185,23 @@ def invocation_text(entry: ModuleCall, row: StackRow, hide_ms: bool) -> Text:
         text.append("\n")
         text.append_text(message_line(exchange.style, exchange.text, exchange.answer))
     for line in entry.log:
-        text.append_text(log_line(line))
+        text.append_text(log_line(line, confdir=confdir))
     return text
 
 
-def log_line(line: LogLine, indent: str = "    ") -> Text:
-    """``    log err: pam_unix(sshd:account): account bob has expired``."""
-    text = Text(f"\n{indent}log {line.level}: ", style="bold magenta")
-    text.append(shown_line(line.text))
+def log_line(line: LogLine, indent: str = "    ", confdir: Path | None = None) -> Text:
+    """``    log err: pam_unix(sshd:account): account bob has expired`` (the lab's directory
+    shown as ``@LAB@``, as its service files write it)."""
+    text = Text(f"\n{indent}")
+    text.append(f"log {line.level}: ", style="bold magenta")
+    text.append(shown_line(lab_text(line.text, confdir)))
     return text
+
+
+def lab_text(text: str, confdir: Path | None) -> str:
+    from pamexplorer.lab import shown_lab_text
+
+    return shown_lab_text(text, confdir) if confdir is not None else text
 
 
 class StackView(OptionList):
@@ -213,6 +229,7 @@ class StackView(OptionList):
         self.rows: list[StackRow] = []  # option index -> rule; headings and marks are disabled
         self.option_rows: list[StackRow | None] = []
         self.option_traces: list[RowTrace | None] = []
+        self.confdir: Path | None = None
 
     @property
     def error(self) -> str | None:
@@ -220,6 +237,7 @@ class StackView(OptionList):
 
     def load(self, service: str, confdir: Path | None) -> None:
         """Read ``service``'s stack in a thread; the view updates when it is read."""
+        self.confdir = confdir
         self.read_stack(service, confdir)
 
     @work(thread=True, exclusive=True, group="stack")
