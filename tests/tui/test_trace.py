@@ -4,18 +4,26 @@ modules' log lines and the code in its context in the detail pane."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from rich.text import Text
 
 from pamexplorer.engine.trace.build import NO_COMPILER
+from pamexplorer.explain import explain_call
 from pamexplorer.pam.records import unavailable
+from pamexplorer.profile import resolve
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.conversation import ConversationModal
+from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
-from pamexplorer.tui.widgets.stack_view import StackView
-from tests.tui.conftest import screen_text, transaction_screen, wait_until
+from pamexplorer.tui.widgets.stack_view import StackView, rule_detail
+from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
+
+ModuleFactory = Callable[[str, str], Path]
+ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 def stack_lines(stack: StackView) -> dict[int, Text]:
@@ -169,3 +177,78 @@ async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
         assert "trace and simulator disagree" in all_prompts(stack)
         assert "trace and simulator disagree" in screen_text(app)
         assert problem in render_record_detail(flagged).plain
+
+
+#: An account module that finds the account expired and says so in syslog, as pam_unix does.
+EXPIRED_SOURCE = r"""
+#include <syslog.h>
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "expired(acct:account): account alice has expired");
+    return 13; /* PAM_ACCT_EXPIRED */
+}
+"""
+
+
+async def test_a_masked_code_is_explained_by_the_module_that_said_it(
+    service_dir: ServiceDirFactory, c_module: ModuleFactory
+) -> None:
+    """Debian's common-account shape: the checking module's PAM_ACCT_EXPIRED is ignored and
+    pam_deny returns PAM_AUTH_ERR; the explanation names both and the real reason."""
+    module = c_module("expired", EXPIRED_SOURCE)
+    confdir = service_dir(
+        {
+            "acct": (
+                f"account [success=1 new_authtok_reqd=done default=ignore] {module}\n"
+                "account requisite pam_deny.so\n"
+                "account required pam_permit.so\n"
+            )
+        }
+    )
+    app = explorer(confdir, "acct")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        record = screen.last_record
+        assert record is not None and record.code == 7  # PAM_AUTH_ERR: pam_deny's
+        assert record.trace is not None and record.trace.status == "traced"
+        name = module.name.removesuffix(".so")
+        assert explain_call(record.function, record.code, record.trace) == (
+            f"acct_mgmt: pam_deny after {name} returned PAM_ACCT_EXPIRED: "
+            "the user account has expired"
+        )
+        detail = detail_text(screen)
+        assert f"acct_mgmt: pam_deny after {name} returned PAM_ACCT_EXPIRED" in detail
+        assert "expired(acct:account): account alice has expired" in detail
+        await wait_until(pilot, lambda: stack.call is record, "the marks")
+        lines = stack_lines(stack)
+        assert "13 ignore" in lines[1].plain and "7 die" in lines[2].plain
+        assert lines[2].plain.startswith("▶") and dimmed(lines[3])
+
+
+async def test_a_lessons_stack_shows_the_selected_calls_trace() -> None:
+    app = PamExplorerApp(LaunchOptions(profile=str(resolve("lab-setcred")), stable=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfileScreen)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: screen.finished and not screen.busy, "the run")
+        await pilot.press("t")
+        stack = screen.query_one("#lesson-stack", StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
+        call = stack.call
+        assert call is not None and call.function == "pam_setcred"  # the last step
+        lines = stack_lines(stack)
+        # pam_exec has no credentials (PAM_IGNORE), but setcred takes the action of the code it
+        # returned in pam_authenticate (the frozen chain): success=1 jumps over pam_deny.
+        assert "pam_exec.so 25 jump→4" in lines[2].plain
+        assert "not run" in lines[3].plain and dimmed(lines[3])
+        assert lines[4].plain.startswith("▶") and "pam_permit.so 0 ok" in lines[4].plain
+        index = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 2)
+        row, traced = stack.option_rows[index], stack.option_traces[index]
+        assert row is not None and traced is not None
+        detail = rule_detail(row, traced, hide_ms=True).plain
+        assert "PAM_IGNORE (25) → jump→4" in detail
+        assert "libpam used the frozen chain's PAM_SUCCESS (0)" in detail
