@@ -153,14 +153,14 @@ class StepResult:
 
     def trace_dict(self) -> dict[str, Any]:
         """The trace keys of ``call --format json`` (``modules``, ``decided_by``, ``trace``),
-        plus ``log``: every log line of the call."""
+        plus ``log``: the text of every log line of the call (libpam's, then each module's)."""
         trace = self.trace
         if trace is None:
             return {"modules": [], "decided_by": None, "log": [], "trace": None}
         return {
             "modules": [module_json(m) for m in trace.modules],
             "decided_by": trace.decided_by_text,
-            "log": [x.to_dict() for x in trace.all_log()],
+            "log": [x.text for x in trace.all_log()],
             "trace": {
                 "status": trace.status,
                 "reason": trace.reason,
