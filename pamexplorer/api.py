@@ -40,7 +40,6 @@ from pamexplorer.views import (
     SimulationView,
     StackView,
     TimelineView,
-    line_codes,
 )
 
 __all__ = [
@@ -301,11 +300,7 @@ class LiveTransaction:
         """The service's resolved stack, each line marked with its code in the last call
         (when the engine traced it)."""
         last = self.last
-        return StackView(
-            resolve(self.service, self.confdir),
-            line_codes(last),
-            None if last is None else last.function,
-        )
+        return StackView.of_call(resolve(self.service, self.confdir), last)
 
     def _repr_html_(self) -> str:
         return self.timeline()._repr_html_()
