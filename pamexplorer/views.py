@@ -154,7 +154,8 @@ class StackView:
             rows.append(
                 f"<tr{row}><td>{text(module_type)}{' (other)' if origin else ''}</td>"
                 f"<td>{indent}{text(rule.control)}</td><td>{text(self._shown(_rule_text(rule)))}</td>"
-                f"<td class='dim where'>{text(where)}</td><td>{status}</td><td>{got}</td></tr>"
+                f"<td class='dim where'>{text(where)}</td><td>{status}</td>"
+                f"<td class='code'>{got}</td></tr>"
             )
         findings = "".join(
             f"<div class='dim'>{text(self._shown(str(f)))}</div>" for f in stack.findings

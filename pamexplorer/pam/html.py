@@ -23,7 +23,7 @@ CSS = (
     ".pamx .dim{color:#777}.pamx .msg{margin-left:1.5em}.pamx .out{margin-left:1.5em;color:#555}"
     ".pamx table{border-collapse:collapse}.pamx td,.pamx th{padding:1px 8px;text-align:left;"
     "vertical-align:top;border-bottom:1px solid #eee}"
-    ".pamx td.where{white-space:nowrap}"
+    ".pamx td.where,.pamx td.code{white-space:nowrap}"
     ".pamx .crash{color:#fff;background:#c62828;padding:0 4px;font-weight:bold}"
     ".pamx tr.decided-row{background:#fff4d6}.pamx tr.dim td{color:#999}"
     ".pamx .decided{font-weight:bold;color:#8a5a00}"
