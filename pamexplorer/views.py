@@ -285,6 +285,9 @@ class ProfileRunView:
             parts += [f"<div class='msg bad'>{text(p)}</div>" for p in step.problems]
             for message in step.messages:
                 parts.append(f"<div class='msg dim'>{text(message.get('text', ''))}</div>")
+            parts += [f"<div class='msg dim'>log {text(line)}</div>" for line in step.log]
+            if step.decided_by:
+                parts.append(f"<div class='msg decided'>decided by {text(step.decided_by)}</div>")
         return f'{CSS}<div class="pamx">{"".join(parts)}</div>'
 
     def __repr__(self) -> str:
@@ -293,6 +296,9 @@ class ProfileRunView:
         for step in res.steps:
             lines.append(f"  {step.step:<28} {_step_code(step):<24} {step.status}")
             lines += [f"      {visible(p)}" for p in step.problems]
+            lines += [f"      log {visible(line)}" for line in step.log]
+            if step.decided_by:
+                lines.append(f"      decided by {visible(step.decided_by)}")
         return "\n".join(lines)
 
     def __getattr__(self, name: str) -> Any:

@@ -191,3 +191,15 @@ def test_the_timeline_shows_a_modules_log_lines_under_it() -> None:
         "    trace:     log notice: pam_listfile(lab-which-line:account): Refused user bob"
     )
     assert "    trace: decided by lab-which-line:4 pam_listfile.so (bad)" in text
+
+
+def test_a_profile_run_shows_each_steps_deciding_rule_and_log() -> None:
+    view = pamexplorer.run("lab-which-line")
+    assert view.status == "passed"
+    shown = repr(view)
+    assert "      decided by lab-which-line:4 pam_listfile.so (bad)" in shown
+    assert "      log notice: pam_listfile(lab-which-line:account): Refused user bob" in shown
+    html = view._repr_html_()
+    assert (
+        "<div class='msg decided'>decided by lab-which-line:5 pam_listfile.so (bad)</div>" in html
+    )
