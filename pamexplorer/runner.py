@@ -795,6 +795,7 @@ def crashed_step(
     index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets, line: int = 0
 ) -> StepResult:
     text = secrets.scrub(str(err))
+    trace = getattr(err, "trace", None)  # the modules up to where the child stopped
     return StepResult(
         index=index,
         step=label,
@@ -804,6 +805,7 @@ def crashed_step(
         text=text,
         problems=(text,),
         line=line,
+        trace=None if trace is None else trace.map_text(secrets.scrub),
     )
 
 
