@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pamexplorer.engine import EngineCrashed, EngineError
 from pamexplorer.lab import lab_confdir
+from pamexplorer.pam.calls import NamedCalls
 from pamexplorer.pam.codes import Function, all_codes, code_by_name, describe
 from pamexplorer.pam.conversation import (
     Conversation,
@@ -40,7 +41,6 @@ from pamexplorer.views import (
     SimulationView,
     StackView,
     TimelineView,
-    line_codes,
 )
 
 __all__ = [
@@ -159,7 +159,7 @@ def service_source(
     return None
 
 
-class LiveTransaction:
+class LiveTransaction(NamedCalls[CallRecord]):
     """One PAM transaction in its engine child; each call returns its :class:`CallRecord`.
 
     A crash of the child raises :class:`EngineCrashed` (``SIGSEGV during pam_authenticate``)
@@ -235,24 +235,6 @@ class LiveTransaction:
             function, flags = operation.function, operation.flags | as_flags(flags)
         return self._run(self.session.call(function, as_flags(flags)))
 
-    def authenticate(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.AUTHENTICATE, flags)
-
-    def acct_mgmt(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.ACCT_MGMT, flags)
-
-    def setcred(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.SETCRED, flags)
-
-    def open_session(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.OPEN_SESSION, flags)
-
-    def close_session(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.CLOSE_SESSION, flags)
-
-    def chauthtok(self, flags: FlagsArg = 0) -> CallRecord:
-        return self.call(Function.CHAUTHTOK, flags)
-
     def set_item(self, item: str, value: str) -> int:
         return self._run(self.session.set_item(item, value))
 
@@ -301,11 +283,7 @@ class LiveTransaction:
         """The service's resolved stack, each line marked with its code in the last call
         (when the engine traced it)."""
         last = self.last
-        return StackView(
-            resolve(self.service, self.confdir),
-            line_codes(last),
-            None if last is None else last.function,
-        )
+        return StackView.of_call(resolve(self.service, self.confdir), last)
 
     def _repr_html_(self) -> str:
         return self.timeline()._repr_html_()

@@ -191,12 +191,12 @@ def path_line(
         act += f" (as {code_name(frozen_code)}, frozen)"
     ms = "" if duration_ms is None else f"  {duration_ms:.1f} ms"
     tail = f"  -- {note}" if note else ""
-    body = f"{head}{where:<20} {module or '-':<16} {result:<24} -> {act}{ms}{tail}"
+    body = f"{head}{where:<20} {module or '-':<17} {result:<24} -> {act}{ms}{tail}"
     return f"    {'  ' * level}{printable(body)}"
 
 
 def not_run_line(where: str, module: str, why: str, level: int = 0) -> str:
-    body = f"{where:<20} {module or '-':<16} not run: {why}"
+    body = f"{where:<20} {module or '-':<17} not run: {why}"
     return f"    {'  ' * level}{printable(body)}"
 
 
@@ -227,7 +227,7 @@ def trace_lines(trace: Trace | None) -> Iterator[str]:
             yield not_run_line(where, module, printable(entry.skip), entry.level)
             continue
         if entry.code is None:
-            body = f"{where:<20} {module:<16} never returned ({entry.action or 'crashed'})"
+            body = f"{where:<20} {module:<17} never returned ({entry.action or 'crashed'})"
             yield f"    {'  ' * entry.level}{printable(body)}"
         else:
             yield path_line(

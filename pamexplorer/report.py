@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from pamexplorer.calltext import message_line, printable
+from pamexplorer.calltext import message_line, printable, trace_lines
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.runner import (
     CRASHED,
@@ -89,7 +89,7 @@ def _code(step: StepResult) -> str:
 def text_profile(result: ProfileResult) -> list[str]:
     where = f" [{printable(result.path)}]" if result.path else ""
     lines = [f"{_LABEL[result.status]:5} {printable(result.title)}{where}"]
-    if result.status == ERROR:
+    if result.status == ERROR and not result.steps:
         lines.append(f"      {printable(result.reason or '')}")
         return lines
     context = f"service {printable(result.service)}, config {result.config}"
@@ -99,8 +99,12 @@ def text_profile(result: ProfileResult) -> list[str]:
     if result.status == SKIPPED:
         lines.append(f"      skipped: {printable(result.reason or '')}")
         return lines
+    # Without a trace (no C compiler at install), one line says so, not one per step.
+    unavailable = _unavailable(result.steps)
+    if unavailable is not None:
+        lines.append(f"      trace unavailable: {printable(unavailable)}")
     for step in result.steps:
-        mark = "ok" if step.ok else ("--" if step.status is NOT_RUN else "FAIL")
+        mark = "ok" if step.ok else _MARK.get(step.status, "FAIL")
         expected = ""
         if step.expected and step.expected != ("PAM_SUCCESS",):
             expected = f"  (expected {' or '.join(step.expected)})"
@@ -111,12 +115,25 @@ def text_profile(result: ProfileResult) -> list[str]:
             lines.append(f"        output: {printable(out)}")
         if step.fail_delay_us:
             lines.append(f"        fail delay requested: {step.fail_delay_us} µs")
+        if unavailable is None:
+            lines.extend(f"    {line}" for line in trace_lines(step.trace))
         if step.status is not NOT_RUN:
             for problem in step.problems:
                 lines.append(f"        ! {printable(problem)}")
     if result.status == CRASHED:
         lines.append(f"      crashed: {printable(result.reason or '')}")
     return lines
+
+
+_MARK = {NOT_RUN: "--", ERROR: "ERR"}
+
+
+def _unavailable(steps: Sequence[StepResult]) -> str | None:
+    """The reason, when no step that called libpam has a trace and all say the same why."""
+    traces = [s.trace for s in steps if s.trace is not None]
+    if traces and all(not t.available for t in traces) and len({t.reason for t in traces}) == 1:
+        return traces[0].reason
+    return None
 
 
 def to_text(results: Sequence[ProfileResult]) -> str:
@@ -154,6 +171,8 @@ def _step_details(step: StepResult) -> str:
     lines.extend(f"! {p}" for p in step.problems)
     lines.extend(_message_line(message) for message in step.messages)
     lines.extend(f"output: {printable(o)}" for o in step.output)
+    # The per-module lines, each module's log lines and "decided by ..." (or why not traced).
+    lines.extend(line.removeprefix("    ") for line in trace_lines(step.trace))
     return "\n".join(lines)
 
 
@@ -198,6 +217,9 @@ def to_junit(results: Sequence[ProfileResult]) -> str:
             )
             if step.status is CRASHED:
                 detail = _sub(case, "error", message=step.text, type="crash")
+                counts["errors"] += 1
+            elif step.status is ERROR:  # an expectation this build cannot judge
+                detail = _sub(case, "error", message="; ".join(step.problems), type="error")
                 counts["errors"] += 1
             elif step.status is NOT_RUN:
                 _sub(case, "skipped", message="not run")

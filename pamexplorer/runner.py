@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+from pamexplorer.calltext import module_json
 from pamexplorer.engine import Engine, EngineCrashed, EngineError
 from pamexplorer.engine.aio import AsyncEngine
 from pamexplorer.lab import inline_confdir, lab_confdir
@@ -37,7 +38,7 @@ from pamexplorer.pam.conversation import (
     ConversationAborted,
     ScriptedConversation,
 )
-from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.records import CallRecord, Message, Trace
 
 # Secrets and scrub_record are re-exported: faces that drive a run import them from here.
 from pamexplorer.pam.secrets import Secrets as Secrets
@@ -127,6 +128,9 @@ class StepResult:
     fail_delay_us: int | None = None
     output: tuple[str, ...] = ()
     line: int = 0
+    #: How the stack reached the code, module by module (secrets scrubbed); None when the
+    #: step made no stack call (set_item, putenv, a crash, a step not run).
+    trace: Trace | None = field(default=None, repr=False)
     #: The call record (pam_start and stack calls), secrets scrubbed, for faces that show it;
     #: the reports print the fields above.
     record: CallRecord | None = field(default=None, repr=False, compare=False)
@@ -134,6 +138,35 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return self.status is StepStatus.PASSED
+
+    @property
+    def decided_by(self) -> str | None:
+        """``common-account:19 pam_deny.so (die)``, when the trace names the rule."""
+        return None if self.trace is None else self.trace.decided_by_text
+
+    @property
+    def log(self) -> tuple[str, ...]:
+        """The call's log lines (libpam's, then each module's), ``level: text``."""
+        if self.trace is None:
+            return ()
+        return tuple(f"{x.level}: {x.text}" for x in self.trace.all_log())
+
+    def trace_dict(self) -> dict[str, Any]:
+        """The trace keys of ``call --format json`` (``modules``, ``decided_by``, ``trace``),
+        plus ``log``: the text of every log line of the call (libpam's, then each module's)."""
+        trace = self.trace
+        if trace is None:
+            return {"modules": [], "decided_by": None, "log": [], "trace": None}
+        return {
+            "modules": [module_json(m) for m in trace.modules],
+            "decided_by": trace.decided_by_text,
+            "log": [x.text for x in trace.all_log()],
+            "trace": {
+                "status": trace.status,
+                "reason": trace.reason,
+                "disagreement": trace.disagreement,
+            },
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +186,7 @@ class StepResult:
             "fail_delay_us": self.fail_delay_us,
             "output": list(self.output),
             "line": self.line,
+            **self.trace_dict(),
         }
 
 
@@ -683,8 +717,11 @@ def conclude(
     """The result of a run: ``status`` (crashed, error, skipped) or, by default, passed when
     every step passed and failed otherwise, with the first unmet step as the reason."""
     if status is None:
-        bad = next((s for s in steps if not s.ok), None)
-        status = PASSED if bad is None else FAILED
+        # A step whose expectations could not be judged (trace unavailable) is an error, as a
+        # profile this build cannot check: exit 2, before any difference (exit 1).
+        bad = next((s for s in steps if s.status is ERROR), None)
+        bad = bad or next((s for s in steps if not s.ok), None)
+        status = PASSED if bad is None else (ERROR if bad.status is ERROR else FAILED)
         if bad is not None and reason is None:
             reason = f"{bad.step}: {'; '.join(bad.problems)}"
     return ProfileResult(
@@ -758,6 +795,7 @@ def crashed_step(
     index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets, line: int = 0
 ) -> StepResult:
     text = secrets.scrub(str(err))
+    trace = getattr(err, "trace", None)  # the modules up to where the child stopped
     return StepResult(
         index=index,
         step=label,
@@ -767,6 +805,7 @@ def crashed_step(
         text=text,
         problems=(text,),
         line=line,
+        trace=None if trace is None else trace.map_text(secrets.scrub),
     )
 
 
@@ -830,11 +869,22 @@ def call_step(
         problems += _env_problems(record.env, expect.env, secrets)
     if expect.fail_delay is not None:
         problems += _delay_problems(record.fail_delay_us, expect.fail_delay)
+    status = FAILED if problems else PASSED
+    if expect.needs_trace:
+        missing = _trace_missing(clean.trace, expect)
+        if missing is not None:  # nothing to judge the expectation by: not a pass, not a fail
+            status, problems = ERROR, [missing, *problems]
+        else:
+            assert clean.trace is not None
+            more = _decider_problems(clean.trace, expect.decided_by)
+            more += _log_problems(clean.trace, expect.log)
+            problems += more
+            status = FAILED if problems else PASSED
     return StepResult(
         index=index,
         step=label,
         function=record.function,
-        status=FAILED if problems else PASSED,
+        status=status,
         flags=tuple(record.flag_names()),
         code=record.code,
         name=record.name,
@@ -847,6 +897,7 @@ def call_step(
         fail_delay_us=record.fail_delay_us,
         output=clean.output,
         line=line,
+        trace=clean.trace,
         record=clean,
     )
 
@@ -859,6 +910,56 @@ def _message_problems(texts: list[str], patterns: Sequence[str]) -> list[str]:
         if not compile_pattern(pattern).search(text):
             problems.append(f"message {i}: expected /{pattern}/, got {text!r}")
     return problems
+
+
+def _trace_missing(trace: Trace | None, expect: Expectation) -> str | None:
+    """Why ``expect_decided_by``/``expect_log`` cannot be judged for this call, or None."""
+    if trace is None:
+        return "trace unavailable: the engine recorded no trace of this call"
+    if not trace.available:
+        return f"trace unavailable: {trace.reason or 'no reason given'}"
+    if expect.decided_by is not None and trace.status != "traced":
+        return f"trace {trace.status}: {trace.reason or 'no reason given'} (no rule is named)"
+    return None
+
+
+def decider_matches(trace: Trace, expected: str) -> bool:
+    """Whether the rule that decided the call is ``expected``: ``FILE:LINE`` as the trace
+    names it (the file's base name), or the module's file name (``pam_deny.so``)."""
+    rule = trace.decider
+    if rule is None:
+        return False
+    if expected.endswith(".so") and ":" not in expected:
+        return rule.module_name == expected
+    return rule.where == expected
+
+
+def _decider_problems(trace: Trace, expected: str | None) -> list[str]:
+    if expected is None or decider_matches(trace, expected):
+        return []
+    decided = trace.decided_by_text
+    if decided is None:
+        return [f"expected decided by {expected}, but no rule decided this call"]
+    return [f"expected decided by {expected}, got decided by {decided}"]
+
+
+def _log_problems(trace: Trace, patterns: tuple[str, ...] | None) -> list[str]:
+    if patterns is None:
+        return []
+    lines = [x.text for x in trace.all_log()]
+    if not patterns:
+        return [f"expected no log lines, got {_shown_lines(lines)}"] if lines else []
+    problems = []
+    for pattern in patterns:
+        if not any(compile_pattern(pattern).search(line) for line in lines):
+            got = f"got {_shown_lines(lines)}" if lines else "the call logged nothing"
+            problems.append(f"expected a log line matching /{pattern}/, {got}")
+    return problems
+
+
+def _shown_lines(lines: Sequence[str], most: int = 4) -> str:
+    shown = "; ".join(quoted(x) for x in lines[:most])
+    return shown + (f"; ... ({len(lines)} lines)" if len(lines) > most else "")
 
 
 def _env_problems(

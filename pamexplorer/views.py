@@ -49,6 +49,23 @@ def line_codes(record: CallRecord | None) -> dict[tuple[str, int], tuple[int, st
     return found
 
 
+def decided_line(record: CallRecord | None) -> tuple[str, int] | None:
+    """(file, line) of the rule whose code became the call's code, when the trace names it."""
+    trace = getattr(record, "trace", None)
+    rule = getattr(trace, "decider", None)
+    return None if rule is None else (str(rule.file), int(rule.line))
+
+
+def not_run_lines(record: CallRecord | None) -> frozenset[tuple[str, int]]:
+    """(file, line) of the rules the traced call did not reach (a jump, requisite, done...)."""
+    trace = getattr(record, "trace", None)
+    return frozenset(
+        (str(entry.file), int(entry.line))
+        for entry in getattr(trace, "modules", ()) or ()
+        if not entry.ran
+    )
+
+
 def short_where(rule_file: str, line: int, confdir: str | None) -> str:
     """``lab-login:3`` for a file inside the confdir, the full path otherwise."""
     if confdir and os.path.dirname(rule_file) == os.path.normpath(confdir):
@@ -71,6 +88,20 @@ class StackView:
     stack: Stack
     codes: LineCodes = field(default_factory=dict)
     function: str | None = None  # the call the codes belong to
+    decided: tuple[str, int] | None = None  # the rule that decided that call
+    not_run: frozenset[tuple[str, int]] = frozenset()  # rules that call did not reach
+
+    @classmethod
+    def of_call(cls, stack: Stack, record: CallRecord | None) -> StackView:
+        """``stack`` marked with what ``record``'s trace says: each line's code and action,
+        the deciding line, the lines not run (nothing when the call was not traced)."""
+        return cls(
+            stack,
+            line_codes(record),
+            None if record is None else record.function,
+            decided_line(record),
+            not_run_lines(record) if line_codes(record) else frozenset(),
+        )
 
     def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None]]:
         rows = []
@@ -107,15 +138,24 @@ class StackView:
             indent = "&nbsp;&nbsp;" * rule.level
             where = short_where(rule.file, rule.line, stack.confdir)
             got = ""
+            key = (rule.file, rule.line)
             if mark is not None:
                 got = code_span(mark[0]) + (f" {text(mark[1])}" if mark[1] else "")
+            row = ""
+            if key == self.decided:
+                got += " <span class='decided'>&#9664; decided</span>"
+                row = " class='decided-row'"
+            elif key in self.not_run and mark is None:
+                got = "<span class='dim'>not run</span>"
+                row = " class='dim'"
             status = (
                 "" if rule.status == "found" else f"<span class='bad'>{text(rule.status)}</span>"
             )
             rows.append(
-                f"<tr><td>{text(module_type)}{' (other)' if origin else ''}</td>"
+                f"<tr{row}><td>{text(module_type)}{' (other)' if origin else ''}</td>"
                 f"<td>{indent}{text(rule.control)}</td><td>{text(self._shown(_rule_text(rule)))}</td>"
-                f"<td class='dim where'>{text(where)}</td><td>{status}</td><td>{got}</td></tr>"
+                f"<td class='dim where'>{text(where)}</td><td>{status}</td>"
+                f"<td class='code'>{got}</td></tr>"
             )
         findings = "".join(
             f"<div class='dim'>{text(self._shown(str(f)))}</div>" for f in stack.findings
@@ -135,6 +175,10 @@ class StackView:
             lines.append(f"  pam_start: {code_label(stack.start.code)} {stack.start.reason}")
         for origin, rule, module_type, mark in self._rows():
             got = "" if mark is None else f"  -> {code_label(mark[0])} {mark[1]}".rstrip()
+            if (rule.file, rule.line) == self.decided:
+                got += "  <- decided"
+            elif (rule.file, rule.line) in self.not_run and mark is None:
+                got = "  (not run)"
             status = "" if rule.status == "found" else f"  [{rule.status}]"
             where = short_where(rule.file, rule.line, stack.confdir)
             kind = f"{module_type}{' (other)' if origin else ''}"
@@ -241,6 +285,9 @@ class ProfileRunView:
             parts += [f"<div class='msg bad'>{text(p)}</div>" for p in step.problems]
             for message in step.messages:
                 parts.append(f"<div class='msg dim'>{text(message.get('text', ''))}</div>")
+            parts += [f"<div class='msg dim'>log {text(line)}</div>" for line in step.log]
+            if step.decided_by:
+                parts.append(f"<div class='msg decided'>decided by {text(step.decided_by)}</div>")
         return f'{CSS}<div class="pamx">{"".join(parts)}</div>'
 
     def __repr__(self) -> str:
@@ -249,6 +296,9 @@ class ProfileRunView:
         for step in res.steps:
             lines.append(f"  {step.step:<28} {_step_code(step):<24} {step.status}")
             lines += [f"      {visible(p)}" for p in step.problems]
+            lines += [f"      log {visible(line)}" for line in step.log]
+            if step.decided_by:
+                lines.append(f"      decided by {visible(step.decided_by)}")
         return "\n".join(lines)
 
     def __getattr__(self, name: str) -> Any:

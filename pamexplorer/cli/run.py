@@ -17,14 +17,22 @@ RUN_EPILOG = """\
 PROFILE is a path to a YAML file or the name of a bundled or user profile
 (see: pamexplorer profiles).
 
+Under each call the report shows the per-module trace: one line per rule with the code it
+returned and the action libpam took, each module's log lines, and the deciding rule. A step
+may expect them: expect_decided_by: common-account:19 (FILE:LINE, or a module: pam_deny.so)
+and expect_log: ["has expired"] (patterns, each found in some log line of the call).
+
 exit status:
   0  every expectation was met (skipped profiles count as met)
-  1  a PAM result, message, environment or fail delay differed from what was expected
-  2  a profile is invalid (FILE:LINE: field: what was expected)
+  1  a PAM result, message, environment, fail delay, deciding rule or log line differed
+     from what was expected
+  2  a profile is invalid (FILE:LINE: field: what was expected), or a step expects the
+     trace and this build has none ("trace unavailable: ...")
   3  the engine child crashed or a call timed out
 
 examples:
   pamexplorer run lab-requisite
+  pamexplorer run lab-which-line admin-which-line
   pamexplorer run profiles/*.yaml --format junit > pam-report.xml
   OTP_CODE=123456 pamexplorer run ./checks/sshd-alice.yaml --format json
 """

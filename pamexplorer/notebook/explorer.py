@@ -46,7 +46,7 @@ from pamexplorer.session import (
     StateChanged,
 )
 from pamexplorer.stack import list_services, resolve
-from pamexplorer.views import StackView, line_codes
+from pamexplorer.views import StackView
 
 #: Buttons, in the order an application calls them.
 CALLS: tuple[tuple[str, Function], ...] = (
@@ -514,7 +514,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             self.stack_view.value = f'<span class="pamx">{text(err)}</span>'
             return
         record = self._selected()
-        view = StackView(stack, line_codes(record), None if record is None else record.function)
+        view = StackView.of_call(stack, record)
         self.stack_view.value = view._repr_html_()
 
     def _show_timeline(self) -> None:

@@ -126,6 +126,9 @@ def _step_code(step: Any) -> str:
     expect = getattr(step, "expect", None)
     codes = [c.name for c in getattr(expect, "codes", ())]
     comment = f"  # expected: {' or '.join(codes)}" if codes else "  # any code"
+    decided_by = getattr(expect, "decided_by", None)
+    if decided_by:  # the record's trace lines end with "decided by FILE:LINE module (action)"
+        comment += f"; decided by {decided_by}"
     name = step.libpam_name
     if name == "pam_set_item":
         lines = [f"t.set_item({k!r}, {v!r})" for k, v in step.items.items()]

@@ -23,8 +23,10 @@ CSS = (
     ".pamx .dim{color:#777}.pamx .msg{margin-left:1.5em}.pamx .out{margin-left:1.5em;color:#555}"
     ".pamx table{border-collapse:collapse}.pamx td,.pamx th{padding:1px 8px;text-align:left;"
     "vertical-align:top;border-bottom:1px solid #eee}"
-    ".pamx td.where{white-space:nowrap}"
+    ".pamx td.where,.pamx td.code{white-space:nowrap}"
     ".pamx .crash{color:#fff;background:#c62828;padding:0 4px;font-weight:bold}"
+    ".pamx tr.decided-row{background:#fff4d6}.pamx tr.dim td{color:#999}"
+    ".pamx .decided{font-weight:bold;color:#8a5a00}"
     "</style>"
 )
 
@@ -75,7 +77,7 @@ def trace_lines(record: CallRecord) -> list[str]:
     trace = getattr(record, "trace", None)
     if trace is None or getattr(trace, "status", "traced") == "unavailable":
         return []
-    lines = []
+    lines = [f"log {x.level}: {x.text}" for x in getattr(trace, "log", ())]  # libpam's own
     for module in getattr(trace, "modules", ()):
         where = f"{module.file.rsplit('/', 1)[-1]}:{module.line}"
         name = module.module.rsplit("/", 1)[-1]
@@ -85,6 +87,7 @@ def trace_lines(record: CallRecord) -> list[str]:
             lines.append(f"{where} {name} {module.action or 'no code'}")
         else:
             lines.append(f"{where} {name} {code_label(module.code)} -> {module.action}")
+        lines += [f"    log {x.level}: {x.text}" for x in getattr(module, "log", ())]
     decided = getattr(trace, "decided_by_text", None)
     if decided:
         lines.append(f"decided by {decided}")
@@ -134,7 +137,9 @@ def record_body(record: CallRecord, prefix: str = "") -> str:
     for line in record.output:
         parts.append(f'<div class="out">output: {text(line)}</div>')
     for line in trace_lines(record):
-        parts.append(f'<div class="msg dim">trace: {text(line)}</div>')
+        # The deciding rule stands out; the rest of the trace is quieter.
+        css = "msg decided" if line.startswith("decided by ") else "msg dim"
+        parts.append(f'<div class="{css}">trace: {text(line)}</div>')
     if record.fail_delay_us:
         parts.append(
             f'<div class="msg dim">fail delay requested: {record.fail_delay_us / 1000:.0f} ms</div>'

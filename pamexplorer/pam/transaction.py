@@ -14,6 +14,7 @@ from typing import Any
 
 from pamexplorer.pam import libpam
 from pamexplorer.pam.bridge import DELAY_CALLBACK, ConversationBridge
+from pamexplorer.pam.calls import NamedCalls
 from pamexplorer.pam.codes import (
     SETTABLE_ITEMS,
     STRING_ITEMS,
@@ -159,7 +160,7 @@ def make_record(
     return CallRecord(function, flags, code, code_name(code), text, duration_ns / 1e6, **details)
 
 
-class Transaction:
+class Transaction(NamedCalls[CallRecord]):
     """``Transaction(service, user, confdir=None, conversation=..., items=..., env=...)``.
 
     ``items`` maps item names (``tty``, ``rhost``, ``ruser``, ``xdisplay``, ``user_prompt``,
@@ -270,24 +271,6 @@ class Transaction:
             env=env,
             fail_delay_us=self._reported_delay(),
         )
-
-    def authenticate(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.AUTHENTICATE, flags)
-
-    def setcred(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.SETCRED, flags)
-
-    def acct_mgmt(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.ACCT_MGMT, flags)
-
-    def open_session(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.OPEN_SESSION, flags)
-
-    def close_session(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.CLOSE_SESSION, flags)
-
-    def chauthtok(self, flags: int = 0) -> CallRecord:
-        return self.call(Function.CHAUTHTOK, flags)
 
     # -- items and environment ------------------------------------------------------------------
     def set_item(self, item: Item | str, value: str) -> int:

@@ -145,6 +145,16 @@ class Expectation:
     messages: tuple[str, ...] | None = None  # regexes, one per message, in order
     env: dict[str, str | None] | None = None  # None value: the variable must be absent
     fail_delay: bool | tuple[int, int] | None = None
+    #: The rule whose code became the call's code (the per-module trace): ``FILE:LINE`` as
+    #: the trace names it (``common-account:19``), or a module (``pam_deny.so``).
+    decided_by: str | None = None
+    #: Regexes, each searched in the call's log lines (the trace); one line may match
+    #: several; ``()``: the call logged nothing.
+    log: tuple[str, ...] | None = None
+
+    @property
+    def needs_trace(self) -> bool:
+        return self.decided_by is not None or self.log is not None
 
     def code_names(self) -> list[str]:
         return [c.name for c in self.codes]

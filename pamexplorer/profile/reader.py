@@ -72,7 +72,23 @@ TOP_KEYS = (
     "steps",
     "lesson",
 )
-STEP_KEYS = ("flags", "expect", "expect_messages", "expect_env", "expect_fail_delay")
+STEP_KEYS = (
+    "flags",
+    "expect",
+    "expect_messages",
+    "expect_env",
+    "expect_fail_delay",
+    "expect_decided_by",
+    "expect_log",
+)
+#: ``expect_decided_by``: a rule as the trace names it (the service file's base name and its
+#: line) or a module's file name (a path is reduced to its base name).
+_RULE_WHERE = re.compile(r"^[^\s:]+:[1-9][0-9]{0,8}$")
+_MODULE_NAME = re.compile(r"^\S*[^/\s:]\.so$")
+DECIDED_BY_EXPECTED = (
+    "expected the deciding rule as FILE:LINE, the service file's name and line as the trace "
+    "names it (like common-account:19), or a module like pam_deny.so"
+)
 LESSON_KEYS = ("question", "hints", "explanation")
 REQUIRES_KEYS = ("root", "users", "services")
 #: Seconds a step's call may be given at most.
@@ -513,7 +529,43 @@ class _Reader:
         delay: bool | tuple[int, int] | None = None
         if "expect_fail_delay" in options:
             delay = self.fail_delay(options["expect_fail_delay"], f"{fld}.expect_fail_delay")
-        return Expectation(codes=codes, messages=messages, env=env, fail_delay=delay)
+        decided_by = None
+        if "expect_decided_by" in options:
+            decided_by = self.decided_by(options["expect_decided_by"], f"{fld}.expect_decided_by")
+        log = None
+        if "expect_log" in options:
+            node = options["expect_log"]
+            if not isinstance(node, SequenceNode):
+                raise self.error(
+                    node,
+                    f"{fld}.expect_log",
+                    "expected a list of patterns, each found in some log line of the call "
+                    "([] for none logged)",
+                )
+            log = tuple(
+                self.pattern(sub, f"{fld}.expect_log[{i}]", allow_empty=False)
+                for i, sub in enumerate(node.value)
+            )
+        return Expectation(
+            codes=codes,
+            messages=messages,
+            env=env,
+            fail_delay=delay,
+            decided_by=decided_by,
+            log=log,
+        )
+
+    def decided_by(self, node: Node, fld: str) -> str:
+        value = self.text(node, fld).strip()
+        if len(value) > 4096 or not (_RULE_WHERE.match(value) or _MODULE_NAME.match(value)):
+            raise self.error(node, fld, f"{DECIDED_BY_EXPECTED}, not {quoted(value)}")
+        head, _, tail = value.rpartition(":")
+        if _RULE_WHERE.match(value) and "/" in head:  # /etc/pam.d/common-account:19
+            head = head.rsplit("/", 1)[-1]
+            if not head:
+                raise self.error(node, fld, f"{DECIDED_BY_EXPECTED}, not {quoted(value)}")
+            return f"{head}:{tail}"
+        return value.rsplit("/", 1)[-1] if _MODULE_NAME.match(value) else value
 
     def fail_delay(self, node: Node, fld: str) -> bool | tuple[int, int]:
         expected = "expected true, false or [min, max] in microseconds"

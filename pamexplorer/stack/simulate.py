@@ -479,7 +479,11 @@ class Simulator:
                     note += "jumps past the end of its level: bad jump, PAM_PERM_DENIED; "
                 elif i > start_i:
                     nxt = chain[i + 1] if i + 1 < n else None
-                    note += f"skips to {nxt.file}:{nxt.line}; " if nxt else "skips to the end; "
+                    note += (
+                        f"skips to {nxt.file.rsplit('/', 1)[-1]}:{nxt.line}; "
+                        if nxt
+                        else "skips to the end; "
+                    )
             ended: list[int] = []
             if stop:
                 note += ("ends this substack" if level else "ends the stack") + "; "

@@ -163,3 +163,43 @@ def test_the_cli_never_imports_the_api() -> None:
     )
     assert result.stdout.strip() == "[]"
     assert pamexplorer.open is pamexplorer.api.open
+
+
+def test_the_stack_of_a_traced_call_marks_the_decider_and_the_lines_not_run() -> None:
+    with pamexplorer.open("lab-which-line", "carol", lab=True) as t:
+        record = t.acct_mgmt()
+        assert record.code == 0 and record.trace is not None
+        shown = repr(t.stack()).splitlines()
+        html = t.stack()._repr_html_()
+    staff = next(line for line in shown if "pam_succeed_if.so" in line)
+    lists = [line for line in shown if "pam_listfile.so" in line]
+    permit = next(line for line in shown if "pam_permit.so" in line)
+    assert staff.endswith("-> PAM_SUCCESS (0) jump 2")
+    assert len(lists) == 2 and all(line.endswith("(not run)") for line in lists)
+    assert permit.endswith("-> PAM_SUCCESS (0) ok  <- decided")
+    assert html.count("class='decided-row'") == 1 and html.count("not run") == 2
+    text = repr(record)
+    assert "trace: decided by lab-which-line:6 pam_permit.so (ok)" in text
+
+
+def test_the_timeline_shows_a_modules_log_lines_under_it() -> None:
+    with pamexplorer.open("lab-which-line", "bob", lab=True) as t:
+        record = t.acct_mgmt()
+    text = repr(record).splitlines()
+    refused = text.index("    trace: lab-which-line:4 pam_listfile.so PAM_AUTH_ERR (7) -> bad")
+    assert text[refused + 1].startswith(
+        "    trace:     log notice: pam_listfile(lab-which-line:account): Refused user bob"
+    )
+    assert "    trace: decided by lab-which-line:4 pam_listfile.so (bad)" in text
+
+
+def test_a_profile_run_shows_each_steps_deciding_rule_and_log() -> None:
+    view = pamexplorer.run("lab-which-line")
+    assert view.status == "passed"
+    shown = repr(view)
+    assert "      decided by lab-which-line:4 pam_listfile.so (bad)" in shown
+    assert "      log notice: pam_listfile(lab-which-line:account): Refused user bob" in shown
+    html = view._repr_html_()
+    assert (
+        "<div class='msg decided'>decided by lab-which-line:5 pam_listfile.so (bad)</div>" in html
+    )

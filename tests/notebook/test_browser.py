@@ -173,6 +173,11 @@ def test_the_explorer_in_jupyterlab(jupyterlab: str, tmp_path: Path) -> None:
             calls = [e for e in entries if "pam_authenticate" in e]
             assert "PAM_SUCCESS (0)" in calls[0] and "PAM_AUTH_ERR (7)" in calls[1]
             assert "Authentication failure" in calls[1] and "********" in calls[1]
+            # The per-module trace: the timeline names the deciding rule, the stack marks it.
+            assert "trace: decided by lab-login:3 pam_deny.so (die)" in calls[1]
+            stack_rows = explorer.locator("tr.decided-row").all_inner_texts()
+            assert len(stack_rows) == 1 and "pam_deny.so" in stack_rows[0], stack_rows
+            assert "PAM_AUTH_ERR (7) die" in stack_rows[0] and "decided" in stack_rows[0]
             body = page.locator("body").inner_text()
             assert "typed-in-the-browser" not in body  # the field was emptied and removed
             explorer.locator(".pamx-entry").last.scroll_into_view_if_needed()

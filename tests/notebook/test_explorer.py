@@ -272,16 +272,20 @@ async def test_the_stack_marks_each_line_with_its_code_from_the_trace() -> None:
     field.value = "not-alice's"
     await ex.idle()
     record = ex.timeline[-1]
-    trace = getattr(record, "trace", None)
-    if trace is None or trace.status != "traced":
-        await finish(ex)
-        pytest.skip("this build records no per-module trace (the engine's trace shim, issue 10)")
-    rows = ex.stack_view.value.split("<tr>")
+    assert record.trace is not None and record.trace.status == "traced", record.trace
+    rows = ex.stack_view.value.split("<tr")
+    exec_row = next(r for r in rows if "pam_exec.so" in r)
     deny = next(r for r in rows if "pam_deny.so" in r)
     permit = next(r for r in rows if "pam_permit.so" in r and "lab-login:4" in r)
+    assert "PAM_SYSTEM_ERR (4)" in exec_row and "ignore" in exec_row  # checkpass said no
+    assert "decided" not in exec_row
     assert "PAM_AUTH_ERR (7)" in deny and "die" in deny
-    assert "PAM_" not in permit  # not run: no code
-    assert "trace: lab-login:3 pam_deny.so PAM_AUTH_ERR (7) -&gt; die" in ex.timeline_view.value
+    assert deny.startswith(" class='decided-row'") and "&#9664; decided" in deny
+    assert "PAM_" not in permit and "not run" in permit  # not reached: dimmed, no code
+    assert permit.startswith(" class='dim'")
+    timeline = ex.timeline_view.value
+    assert "trace: lab-login:3 pam_deny.so PAM_AUTH_ERR (7) -&gt; die" in timeline
+    assert '<div class="msg decided">trace: decided by lab-login:3 pam_deny.so (die)' in timeline
     ex.call_picker.value = 0  # pam_start: no line ran
     assert "PAM_AUTH_ERR (7)" not in ex.stack_view.value
     await finish(ex)

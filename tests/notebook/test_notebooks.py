@@ -96,8 +96,12 @@ def test_every_lesson_runs_as_a_notebook(kernel, path: Path) -> None:
         expected = re.search(r"# expected: (.*)$", cell.source)
         if expected is None:
             continue
-        names = expected.group(1).split(" or ")
+        codes, _, decided_by = expected.group(1).partition("; decided by ")
+        names = codes.split(" or ")
         shown = cell_text(cell)
+        if decided_by:  # the trace's deciding rule, in the record's own lines
+            decided = [x for x in shown.splitlines() if "trace: decided by " in x]
+            assert len(decided) == 1 and f" {decided_by} " in decided[0] + " ", shown
         if "set_item" in cell.source or "putenv" in cell.source:  # they return the code
             assert any(shown.strip() == str(int(Code[name])) for name in names), shown
         else:

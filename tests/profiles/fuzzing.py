@@ -117,6 +117,12 @@ def sane_steps(draw: st.DrawFn) -> Any:
         )
     if draw(st.booleans()):
         options["expect_env"] = {"A": draw(st.sampled_from(("1", None)))}
+    if draw(st.booleans()):  # the per-module trace: the deciding rule, the log lines
+        options["expect_decided_by"] = draw(
+            st.sampled_from(("svc:1", "svc:2", "pam_permit.so", "/x/svc:1", "svc", "svc:0"))
+        )
+    if draw(st.booleans()):
+        options["expect_log"] = draw(st.lists(st.sampled_from(("x", "^$", "(a+)+")), max_size=2))
     if word == "setcred" and draw(st.booleans()):
         options["flags"] = ["PAM_ESTABLISH_CRED"]
     sets = draw(st.sampled_from((None, None, None, "set_item", "putenv")))

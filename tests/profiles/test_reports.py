@@ -140,6 +140,12 @@ steps: [authenticate, acct_mgmt]
     assert data["status"] == "crashed" and data["ok"] is False
     assert "SIGSEGV" in data["reason"] and "pam_authenticate" in data["reason"]
     assert [s["status"] for s in data["steps"]] == ["passed", "crashed", "not run"]
+    # The trace up to the crash: the module that never returned, no rule decided.
+    (crashed,) = data["steps"][1]["modules"]
+    assert (crashed["line"], crashed["code"], crashed["action"]) == (1, None, "crashed")
+    assert data["steps"][1]["decided_by"] is None and data["steps"][1]["trace"]["status"]
+    status, out, _ = run_cli(capsys, str(path))
+    assert status == 3 and "svc:1" in out and "never returned (crashed)" in out
     status, out, _ = run_cli(capsys, "--format", "junit", str(path))
     assert status == 3
     suite = ET.fromstring(out).find("testsuite")

@@ -21,10 +21,11 @@ ModuleFactory = Callable[[str, str], Path]
 SECRET = "s3cr3t-Tok3n-4711"
 
 # Asks with echo ON (so nothing redacts it by style), then leaks the answer everywhere it can:
-# an info message, the PAM environment and stdout.
+# an info message, the PAM environment, stdout and syslog (a log line of the trace).
 LEAKY = """
 #include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
     const struct pam_conv *conv;
     struct pam_message m1 = {PAM_PROMPT_ECHO_ON, "Token:"};
@@ -40,6 +41,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v
     snprintf(buf, sizeof buf, "LEAK=%s", r[0].resp);
     pam_putenv(h, buf);
     printf("stdout says %s\\n", r[0].resp);
+    syslog(LOG_NOTICE, "syslog says %s", r[0].resp);
     fflush(stdout);
     free(r[0].resp); free(r);
     return 7;
@@ -77,6 +79,8 @@ def test_secret_absent_from_every_format(leaky_profile: Path) -> None:
     assert auth.messages[0]["answer"] == "********"
     assert auth.messages[1]["text"] == "you typed ********"
     assert auth.env["LEAK"] == "********"
+    assert auth.log == ("notice: syslog says ********",)
+    assert auth.decided_by is not None and auth.decided_by.endswith("(bad)")
     for fmt in ("text", "json", "junit"):
         rendered = render([result], fmt)
         assert SECRET not in rendered, fmt
@@ -96,6 +100,8 @@ def test_secret_absent_from_cli_output(
     status = main(["run", "--format", "json", str(leaky_profile)])
     data = json.loads(capsys.readouterr().out)
     assert data["steps"][1]["output"] == ["stdout says ********"]
+    assert data["steps"][1]["log"] == ["syslog says ********"]
+    assert [x for m in data["steps"][1]["modules"] for x in m["log"]] == ["syslog says ********"]
 
 
 def test_profile_keeps_the_source_not_the_value(leaky_profile: Path) -> None:
