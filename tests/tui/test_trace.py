@@ -19,8 +19,8 @@ from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
-from pamexplorer.tui.widgets.stack_view import StackView, rule_detail
-from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
+from pamexplorer.tui.widgets.stack_view import StackView, TracedCall, rule_detail
+from tests.tui.conftest import SEGV_SOURCE, explorer, screen_text, transaction_screen, wait_until
 
 ModuleFactory = Callable[[str, str], Path]
 ServiceDirFactory = Callable[[dict[str, str]], Path]
@@ -35,6 +35,11 @@ def stack_lines(stack: StackView) -> dict[int, Text]:
             assert isinstance(prompt, Text)
             found[row.line] = prompt
     return found
+
+
+def shows(stack: StackView, record: object) -> bool:
+    """The stack shows this call's trace."""
+    return stack.call is not None and stack.call.record is record
 
 
 def all_prompts(stack: StackView) -> str:
@@ -67,7 +72,11 @@ async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> N
         assert record is not None and record.function == "pam_authenticate"
         assert record.code == 7 and record.trace is not None
         assert record.trace.status == "traced", record.trace.reason
-        await wait_until(pilot, lambda: stack.call is record, "the stack to show the call")
+        await wait_until(
+            pilot,
+            lambda: shows(stack, record),
+            "the stack to show the call",
+        )
 
         lines = stack_lines(stack)
         # lab-login:2 pam_exec (the checker failed: PAM_SYSTEM_ERR, default=ignore),
@@ -123,7 +132,11 @@ async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> N
         # pam_start selected in the timeline: the stack drops the marks.
         screen.timeline.focus()
         await pilot.press("up")
-        await wait_until(pilot, lambda: stack.call is not record, "pam_start selected")
+        await wait_until(
+            pilot,
+            lambda: not shows(stack, record),
+            "pam_start selected",
+        )
         assert "7 die" not in stack_lines(stack)[3].plain
 
 
@@ -135,7 +148,11 @@ async def test_jumps_show_where_they_land_and_the_rules_they_skip() -> None:
         await wait_until(pilot, lambda: stack.lines is not None, "the stack")
         await pilot.press("a")
         await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
-        await wait_until(pilot, lambda: stack.call is screen.last_record, "the marks")
+        await wait_until(
+            pilot,
+            lambda: shows(stack, screen.last_record),
+            "the marks",
+        )
         lines = stack_lines(stack)
         assert "0 jump→5" in lines[2].plain  # alice: success=2 lands on line 5
         for skipped in (3, 4):
@@ -164,7 +181,7 @@ async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
         assert record is not None and record.trace is not None and record.code == 0
         # What a build without a C compiler gives (the engine side is tested in tests/trace).
         bare = replace(record, trace=unavailable(NO_COMPILER))
-        stack.call = bare
+        stack.call = TracedCall.of(bare)
         await pilot.pause()
         assert "trace unavailable: built without a C compiler" in all_prompts(stack)
         assert "trace unavailable" in screen_text(app)  # under the account heading
@@ -172,7 +189,7 @@ async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
         assert "trace unavailable: built without a C compiler" in render_record_detail(bare).plain
         problem = "trace and simulator disagree: libpam returned 0, the dispatcher 7"
         flagged = replace(record, trace=replace(record.trace, disagreement=problem))
-        stack.call = flagged
+        stack.call = TracedCall.of(flagged)
         await pilot.pause()
         assert "trace and simulator disagree" in all_prompts(stack)
         assert "trace and simulator disagree" in screen_text(app)
@@ -222,7 +239,7 @@ async def test_a_masked_code_is_explained_by_the_module_that_said_it(
         detail = detail_text(screen)
         assert f"acct_mgmt: pam_deny after {name} returned PAM_ACCT_EXPIRED" in detail
         assert "expired(acct:account): account alice has expired" in detail
-        await wait_until(pilot, lambda: stack.call is record, "the marks")
+        await wait_until(pilot, lambda: shows(stack, record), "the marks")
         lines = stack_lines(stack)
         assert "13 ignore" in lines[1].plain and "7 die" in lines[2].plain
         assert lines[2].plain.startswith("▶") and dimmed(lines[3])
@@ -240,6 +257,7 @@ async def test_a_lessons_stack_shows_the_selected_calls_trace() -> None:
         await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
         call = stack.call
         assert call is not None and call.function == "pam_setcred"  # the last step
+        assert call.record is not None
         lines = stack_lines(stack)
         # pam_exec has no credentials (PAM_IGNORE), but setcred takes the action of the code it
         # returned in pam_authenticate (the frozen chain): success=1 jumps over pam_deny.
@@ -252,3 +270,32 @@ async def test_a_lessons_stack_shows_the_selected_calls_trace() -> None:
         detail = rule_detail(row, traced, hide_ms=True).plain
         assert "PAM_IGNORE (25) → jump→4" in detail
         assert "libpam used the frozen chain's PAM_SUCCESS (0)" in detail
+
+
+async def test_a_crash_keeps_the_trace_up_to_the_module_that_never_returned(
+    service_dir: ServiceDirFactory, c_module: ModuleFactory
+) -> None:
+    segv = c_module("segv", SEGV_SOURCE)
+    confdir = service_dir(
+        {
+            "crash": (
+                f"auth optional pam_permit.so\nauth required {segv}\nauth required pam_permit.so\n"
+            )
+        }
+    )
+    app = explorer(confdir, "crash")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = transaction_screen(app)
+        stack = screen.query_one(StackView)
+        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        await pilot.press("a")
+        await wait_until(
+            pilot, lambda: any(e.kind == "crash" for e in screen.timeline.entries), "the crash"
+        )
+        await wait_until(pilot, lambda: stack.call is not None, "the crash's trace")
+        assert stack.call is not None and stack.call.record is None
+        assert stack.call.function == "pam_authenticate"
+        lines = stack_lines(stack)
+        assert "pam_permit.so 0 ok" in lines[1].plain
+        assert "never returned" in lines[2].plain
+        assert "the call crashed" in all_prompts(stack)

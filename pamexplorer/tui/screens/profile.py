@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from pamexplorer.tui.messages import BackToPicker, LeaveRun, RunOpened
 from pamexplorer.tui.render import FAIL_MARK, OK_MARK, shown, shown_line
-from pamexplorer.tui.widgets.stack_view import StackView
+from pamexplorer.tui.widgets.stack_view import StackView, traced_call
 from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ class ProfileScreen(Screen[None]):
     def timeline_highlighted(self) -> None:
         """The stack (t) shows what the selected call did, rule by rule."""
         entry = self.query_one(Timeline).selected_entry
-        self.query_one(StackView).call = entry.record if entry is not None else None
+        self.query_one(StackView).call = traced_call(entry)
 
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -437,7 +437,14 @@ class ProfileScreen(Screen[None]):
                 self.settle_entry(Entry("crash", run.reason))
         elif result.status is StepStatus.CRASHED:
             detail = "the engine child is gone"
-            self.settle_entry(Entry("crash", run.reason or result.text, detail=detail))
+            crash = Entry(
+                "crash",
+                run.reason or result.text,
+                detail=detail,
+                trace=result.trace,
+                function=result.function,
+            )
+            self.settle_entry(crash)
         elif result.record is not None:
             self.settle_entry(Entry("call", result.function, record=result.record))
         else:

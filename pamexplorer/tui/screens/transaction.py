@@ -27,7 +27,7 @@ from pamexplorer.pam.secrets import Secrets
 from pamexplorer.tui.messages import BackToPicker, LeaveTransaction, TransactionOpened
 from pamexplorer.tui.render import code_label, shown_line
 from pamexplorer.tui.widgets.call_detail import CallDetail
-from pamexplorer.tui.widgets.stack_view import StackView
+from pamexplorer.tui.widgets.stack_view import StackView, traced_call
 from pamexplorer.tui.widgets.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class TransactionScreen(Screen[None]):
         entry = self.timeline.selected_entry
         self.query_one(CallDetail).show(entry)
         # The stack shows what the selected call did, rule by rule (a running call: nothing).
-        self.query_one(StackView).call = entry.record if entry is not None else None
+        self.query_one(StackView).call = traced_call(entry)
 
     @on(StackView.RuleHighlighted)
     def rule_highlighted(self, event: StackView.RuleHighlighted) -> None:
@@ -373,14 +373,16 @@ class TransactionScreen(Screen[None]):
             self.crashed(event.crash, event.output, index)
 
     def crashed(self, err: EngineCrashed, output: tuple[str, ...], index: int | None) -> None:
-        """The engine child died (signal, exit, timeout, abort): report it."""
+        """The engine child died (signal, exit, timeout, abort): report it, with the trace of
+        the call up to where it stopped."""
         detail = "the engine child is gone; press n for a new transaction"
         if err.kind == "aborted":
             detail = "aborted with k; press n for a new transaction"
         if output:
             shown = " | ".join(shown_line(self.secrets.scrub(line)) for line in output[-5:])
             detail = f"module output before it: {shown}\n    {detail}"
-        entry = Entry("crash", str(err), detail=detail)
+        trace = err.trace.map_text(self.secrets.scrub) if err.trace is not None else None
+        entry = Entry("crash", str(err), detail=detail, trace=trace, function=err.during)
         if index is None:
             self.timeline.add(entry)
         else:

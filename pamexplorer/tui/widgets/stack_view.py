@@ -19,7 +19,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from pamexplorer.pam.codes import Function
-from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall
+from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall, Trace
 from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
 from pamexplorer.tui.stack_rows import (
     CONTROL_WIDTH,
@@ -30,7 +30,7 @@ from pamexplorer.tui.stack_rows import (
     outcome_text,
     trace_rows,
 )
-from pamexplorer.tui.widgets.timeline import message_line
+from pamexplorer.tui.widgets.timeline import Entry, message_line
 
 #: The module type each call runs.
 MODULE_TYPE_OF = {f.value: f.module_type for f in Function}
@@ -46,7 +46,32 @@ class StackLines:
     error: str | None = None
 
 
-def trace_notes(call: CallRecord) -> list[Text]:
+@dataclass(frozen=True)
+class TracedCall:
+    """The call whose trace the stack shows: a finished call (``record``) or one that crashed
+    (its trace stops where the child did)."""
+
+    function: str
+    trace: Trace | None
+    record: CallRecord | None = None
+
+    @classmethod
+    def of(cls, record: CallRecord | None) -> TracedCall | None:
+        return None if record is None else cls(record.function, record.trace, record)
+
+
+def traced_call(entry: Entry | None) -> TracedCall | None:
+    """What the stack shows for a timeline entry: a call's trace, or a crash's up to it."""
+    if entry is None:
+        return None
+    if entry.record is not None:
+        return TracedCall.of(entry.record)
+    if entry.kind == "crash" and entry.trace is not None:
+        return TracedCall(entry.function, entry.trace)
+    return None
+
+
+def trace_notes(call: TracedCall) -> list[Text]:
     """Lines under the traced type's heading: why there is no trace, a disagreement, a crash."""
     trace = call.trace
     notes: list[Text] = []
@@ -209,7 +234,7 @@ class StackView(OptionList):
 
     highlight: reactive[str | None] = reactive(None, init=False)
     #: The call selected in the timeline: its trace marks the rules of its type.
-    call: reactive[CallRecord | None] = reactive(None, init=False)
+    call: reactive[TracedCall | None] = reactive(None, init=False)
     lines: reactive[StackLines | None] = reactive(None, always_update=True, init=False)
 
     @dataclass
@@ -258,7 +283,7 @@ class StackView(OptionList):
     def watch_highlight(self, highlight: str | None) -> None:
         self.render_rows()
 
-    def watch_call(self, call: CallRecord | None) -> None:
+    def watch_call(self, call: TracedCall | None) -> None:
         self.render_rows()
 
     @property

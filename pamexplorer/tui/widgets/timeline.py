@@ -27,7 +27,7 @@ from pamexplorer.tui.render import (
 )
 
 if TYPE_CHECKING:
-    from pamexplorer.pam.records import CallRecord, Message
+    from pamexplorer.pam.records import CallRecord, Message, Trace
     from pamexplorer.tui.app import PamExplorerApp
 
 EntryKind = Literal["call", "running", "crash", "note", "separator"]
@@ -57,6 +57,10 @@ class Entry:
     flags: int = 0
     detail: str = ""
     live: list[Message] = field(default_factory=list)
+    #: A crashed call's trace, up to where the engine child stopped (secrets scrubbed).
+    trace: Trace | None = None
+    #: The libpam function a crash happened in (``pam_authenticate``).
+    function: str = ""
 
 
 def call_head(function: str, flags: int) -> Text:
