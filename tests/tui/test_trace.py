@@ -159,6 +159,12 @@ async def test_jumps_show_where_they_land_and_the_rules_they_skip() -> None:
             assert "not run" in lines[skipped].plain and dimmed(lines[skipped])
         assert "0 ok" in lines[5].plain and "0 ok" in lines[6].plain
         assert lines[6].plain.startswith("▶")  # the last required decides PAM_SUCCESS
+        record = screen.last_record
+        assert record is not None
+        assert explain_call(record.function, record.code, record.trace) == (
+            "authenticate: pam_permit returned PAM_SUCCESS: the call succeeded: "
+            "the stack reached a positive verdict"
+        )
         stack.focus()
         stack.highlighted = next(i for i, r in enumerate(stack.option_rows) if r and r.line == 3)
         await pilot.pause()
@@ -187,6 +193,7 @@ async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
         assert "trace unavailable" in screen_text(app)  # under the account heading
         assert "▶" not in "".join(t.plain for t in stack_lines(stack).values())
         assert "trace unavailable: built without a C compiler" in render_record_detail(bare).plain
+        assert explain_call(bare.function, bare.code, bare.trace) is None
         problem = "trace and simulator disagree: libpam returned 0, the dispatcher 7"
         flagged = replace(record, trace=replace(record.trace, disagreement=problem))
         stack.call = TracedCall.of(flagged)
