@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,7 @@ def test_remembering_conversation_learns_echo_off_answers_only() -> None:
     seen: list[str] = []
 
     class Recorder:
-        def respond(self, messages: list[Message]) -> list[str | None]:
+        def respond(self, messages: Sequence[Message]) -> list[str | None]:
             seen.extend(m.text for m in messages)
             raise ConversationAborted("enough")
 

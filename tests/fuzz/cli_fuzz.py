@@ -70,6 +70,17 @@ class Outcome:
     stderr: str
     stdout: str
 
+    def inputs(self) -> int:
+        """How many inputs may each earn their own error line: ``run`` reads several profiles
+        and names every bad one; everything else stops at its first problem."""
+        if not self.argv or self.argv[0] != "run":
+            return 1
+        args = list(self.argv[1:])
+        if "--format" in args:
+            at = args.index("--format")
+            del args[at : at + 2]
+        return max(1, len(args))
+
     def problem(self) -> str | None:
         """What is wrong with this run, or None."""
         if self.status is None:
@@ -79,7 +90,7 @@ class Outcome:
         if "Traceback" in self.stderr or "Traceback" in self.stdout:
             return "traceback"
         lines = [line for line in self.stderr.splitlines() if line.strip()]
-        if self.status == 2 and len(lines) != 1:
+        if self.status == 2 and not 1 <= len(lines) <= self.inputs():
             return f"{len(lines)} lines on stderr for a usage error"
         if "\x1b" in self.stderr or "\x9b" in self.stderr:
             return "raw escape sequence on stderr"

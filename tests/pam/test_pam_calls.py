@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pamexplorer.pam.codes import Code, Flag, Function
-from pamexplorer.pam.transaction import CallRecord, Transaction, TransactionError
+from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.transaction import Transaction, TransactionError
 
 ServiceDir = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]

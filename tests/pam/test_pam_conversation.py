@@ -16,7 +16,8 @@ from pamexplorer.pam.conversation import (
     NoConversation,
     ScriptedConversation,
 )
-from pamexplorer.pam.transaction import CallRecord, Transaction
+from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.transaction import Transaction
 from tests.pam.pam_csrc import CONVERSE
 
 ServiceDir = Callable[[dict[str, str]], Path]

@@ -157,7 +157,7 @@ def test_a_disagreement_is_flagged(
     with another: only the second is flagged."""
     confdir = service_dir({"svc": "auth required pam_deny.so\n"})
     seen: list[Events] = []
-    real_parse = tracer_module.parse_events
+    from pamexplorer.engine.trace.events import parse_events as real_parse
 
     def keep(raw: bytes) -> Events:
         seen.append(real_parse(raw))

@@ -150,8 +150,9 @@ async def test_leaving_during_a_hung_call_kills_it(
     async with app.run_test(size=(100, 30)) as pilot:
         screen = transaction_screen(app)
         await call_until_in_flight(pilot, screen, "a", "pam_authenticate")
+        assert screen.session is not None
         pid = screen.session.pid
-        assert not gone(pid)
+        assert pid is not None and not gone(pid)
         await pilot.press("escape")
         await wait_until(pilot, lambda: gone(pid), "the hung child killed")
         assert screen.session is None
