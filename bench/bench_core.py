@@ -253,6 +253,10 @@ def bench_whole_process(
     if not call_available(env):
         print("   pamexplorer call            not available (skipped)")
         return None
+    # Section 2 left this process a fork server: stop it, or reaping orphans would wait on it.
+    from pamexplorer.engine.spawning import stop_fork_server
+
+    stop_fork_server()
     subreaper = become_subreaper()
     where = [SERVICE, USER, str(confdir)]
     call = ["-m", "pamexplorer", "call", "--confdir", str(confdir), SERVICE, USER]
