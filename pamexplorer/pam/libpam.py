@@ -9,6 +9,8 @@ We bind every function ourselves with full ``argtypes`` here and add what it lac
 ``pam_start_confdir``, ``pam_get_item``, ``pam_setcred`` and ``pam_chauthtok`` with flags,
 ``pam_getenvlist`` with the list and its strings freed exactly once, and the
 ``PAM_FAIL_DELAY`` callback type so a requested delay is reported instead of slept.
+python-pam 2.x offers these structures only in ``pam.__internals`` (its public names are the
+``PAM_`` constants, which a test checks against our table), so pyproject pins ``>=2.0,<3``.
 
 Memory rules: libpam frees the response array and each response string a conversation hands
 back, so both are allocated with libc ``calloc``. What ``pam_getenvlist`` returns is ours and is

@@ -246,3 +246,21 @@ def test_parse_flags_list_and_string() -> None:
     assert parse_flags(["PAM_SILENT", "PAM_DELETE_CRED"]) == 0x8004
     assert parse_flags("PAM_SILENT|PAM_DELETE_CRED") == 0x8004
     assert parse_flags("") == 0
+
+
+def test_python_pam_public_constants_agree_with_the_table() -> None:
+    """python-pam (a named dependency) exports the PAM_ constants publicly; ours must agree
+    with every code and message style it names."""
+    import pam as python_pam
+
+    from pamexplorer.pam.codes import Code, MessageStyle
+
+    checked = 0
+    for member in (*Code, *MessageStyle):
+        name = (
+            "PAM_AUTHTOK_RECOVER_ERR" if member.name == "PAM_AUTHTOK_RECOVERY_ERR" else member.name
+        )
+        if hasattr(python_pam, name):
+            assert getattr(python_pam, name) == int(member), name
+            checked += 1
+    assert checked >= 30
