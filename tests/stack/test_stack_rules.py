@@ -458,3 +458,22 @@ def test_pam_conf_only_when_no_directory_exists(tmp_path: Path) -> None:
     assert [name for name, _ in list_services(paths=paths)] == ["else", "other", "svc"]
     (tmp_path / "none").mkdir()  # once /etc/pam.d exists, pam.conf is not read
     assert resolve("svc", paths=paths).start.code == 26
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "auth required pam_warn.so\n",
+        "auth [default=ok] pam_warn.so\n",
+        "auth required pam_warn.so\nauth required pam_permit.so\n",
+        "account required pam_warn.so\nsession optional pam_warn.so\n"
+        "password required pam_warn.so\n",
+    ],
+)
+def test_pam_warn_is_modelled_as_ignore(service_dir: ServiceDir, text: str) -> None:
+    ops = ["authenticate", "acct_mgmt", "open_session", "close_session", "chauthtok"]
+    agree(service_dir, {"svc": text}, ops)
+    calls = simulate(
+        resolve("svc", str(service_dir({"svc": text}))), [parse_operation("acct_mgmt")]
+    )
+    assert not any(step.assumed for call in calls.calls for step in call.path)
