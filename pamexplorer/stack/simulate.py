@@ -9,9 +9,9 @@ ran in ``pam_authenticate``/``pam_open_session``), ``pam_chauthtok``'s two passe
 Each rule's return code comes from a :data:`CodeSource`. The configured one
 (:class:`ConfiguredCodes`, what ``simulate`` uses) takes, in order: the library itself (an
 always-fail rule: PAM_PERM_DENIED; a module that is missing or lacks the function:
-PAM_MODULE_UNKNOWN), a ``--result`` override, what a known module returns (``pam_permit``, ``pam_warn``,
-``pam_deny``, ``pam_debug`` by its arguments), else PAM_SUCCESS marked as assumed. A trace
-feeds the codes the modules really returned through the same dispatcher
+PAM_MODULE_UNKNOWN), a ``--result`` override, what a known module returns (``pam_permit``,
+``pam_warn``, ``pam_deny``, ``pam_debug`` by its arguments), else PAM_SUCCESS marked as
+assumed. A trace feeds the codes the modules really returned through the same dispatcher
 (``engine.trace.assemble``), so simulate and trace share one implementation.
 
 Every call lists each rule of its chain: the ones that ran, with code and action, and the ones
