@@ -62,6 +62,8 @@ def action_name(action: int) -> str:
 
 @dataclass(frozen=True)
 class Finding:
+    """A problem lint or resolve found at file:line, with why it matters."""
+
     severity: Severity
     file: str
     line: int

@@ -40,6 +40,8 @@ class LogicalLine:
 
 @dataclass(frozen=True)
 class Assembled:
+    """A file cut into logical lines as libpam's line reader does."""
+
     lines: tuple[LogicalLine, ...]
     #: None when the file reads cleanly; else why libpam's reader returned -1 (pam_start 26).
     error: str | None = None

@@ -261,6 +261,8 @@ class _Where:
 
 @dataclass
 class _Tokens:
+    """The tokens of one logical line, consumed step by step."""
+
     marked: list[tuple[str, bool]]
     pos: int = 0
 
@@ -282,6 +284,8 @@ class _Tokens:
 
 @dataclass(frozen=True)
 class _TypeField:
+    """The type field of a line: its type, and whether it is silenced with ``-``."""
+
     module_type: str
     token: str  # as written, "" when the line has none
     silent: bool
@@ -291,6 +295,8 @@ class _TypeField:
 
 @dataclass(frozen=True)
 class _ControlField:
+    """The control field of a line: the actions, or what was wrong with it."""
+
     actions: tuple[int, ...]
     shown: str
     include_kind: str | None
@@ -341,6 +347,8 @@ def _fd_budget() -> int:
 
 @dataclass
 class _Loader:
+    """One service's expansion in progress, as libpam's handler loader builds it."""
+
     name: str
     confdir: str | None
     paths: Paths

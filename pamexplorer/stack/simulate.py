@@ -177,6 +177,8 @@ class PathStep:
 
 @dataclass(frozen=True)
 class CallResult:
+    """One simulated call: its final code and the path through the stack."""
+
     function: str
     flags: int
     code: int
@@ -217,6 +219,8 @@ class CallResult:
 
 @dataclass(frozen=True)
 class Simulation:
+    """What pam_start and each call would return, from the configuration alone."""
+
     service: str
     start: StartResult
     calls: tuple[CallResult, ...]
@@ -272,6 +276,8 @@ _State = tuple[int, int, int | None]
 
 @dataclass
 class _Former:
+    """The codes a rule returned in the last pam_authenticate / pam_open_session."""
+
     function: Function
     depth: int
     impression: int
