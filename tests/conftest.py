@@ -41,6 +41,15 @@ PAM_MODULE_PRELUDE = textwrap.dedent(
     #define PAM_ERROR_MSG 3
     #define PAM_TEXT_INFO 4
     #define PAM_EXTERN __attribute__((visibility("default")))
+    /* One message through the application's conversation; *answer gets its response. */
+    static inline int converse_one(pam_handle_t *h, int style, const char *text, char **answer) {
+        const struct pam_conv *conv; struct pam_message m = { style, text };
+        const struct pam_message *mp = &m; struct pam_response *r = NULL;
+        if (pam_get_item(h, PAM_CONV, (const void **)&conv) != PAM_SUCCESS) return 19;
+        int rc = conv->conv(1, &mp, &r, conv->appdata_ptr);
+        if (rc == PAM_SUCCESS && answer && r) *answer = r->resp;
+        return rc;
+    }
     """
 )
 

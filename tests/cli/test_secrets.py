@@ -24,31 +24,23 @@ SECRET = "s3cret-Pa55"
 ECHO_BACK = """
 #include <stdio.h>
 #include <string.h>
-static int ask(pam_handle_t *h, int style, const char *text, char **answer) {
-    const struct pam_conv *conv; struct pam_message m = { style, text };
-    const struct pam_message *mp = &m; struct pam_response *r = NULL;
-    if (pam_get_item(h, PAM_CONV, (const void **)&conv) != PAM_SUCCESS) return 19;
-    int rc = conv->conv(1, &mp, &r, conv->appdata_ptr);
-    if (rc == PAM_SUCCESS && answer && r) *answer = r->resp;
-    return rc;
-}
 static char kept[256];  /* libpam clears PAM_AUTHTOK after pam_authenticate; we do not */
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
     char *pw = NULL, *again = NULL, buf[512];
-    if (ask(h, PAM_PROMPT_ECHO_OFF, "Password: ", &pw) != PAM_SUCCESS || !pw) return 7;
+    if (converse_one(h, PAM_PROMPT_ECHO_OFF, "Password: ", &pw) != PAM_SUCCESS || !pw) return 7;
     snprintf(kept, sizeof kept, "%s", pw);
     printf("stdout: you typed %s\\n", pw); fflush(stdout);                   /* output */
     fprintf(stderr, "stderr:%s:\\n", pw); fflush(stderr);
     snprintf(buf, sizeof buf, "info: your password is %s", pw);
-    ask(h, PAM_TEXT_INFO, buf, NULL);                                       /* message */
+    converse_one(h, PAM_TEXT_INFO, buf, NULL);                                       /* message */
     snprintf(buf, sizeof buf, "error: %s is wrong\\nsecond line %s", pw, pw);
-    ask(h, PAM_ERROR_MSG, buf, NULL);
+    converse_one(h, PAM_ERROR_MSG, buf, NULL);
     pam_set_item(h, 4, pw);                                                 /* PAM_RHOST */
     pam_set_item(h, 8, pw);                                                 /* PAM_RUSER */
     snprintf(buf, sizeof buf, "ECHOED=%s", pw); pam_putenv(h, buf);       /* environment */
     snprintf(buf, sizeof buf, "PW_%s=1", pw); pam_putenv(h, buf);
     snprintf(buf, sizeof buf, "Was it %s? ", pw);
-    ask(h, PAM_PROMPT_ECHO_ON, buf, &again);                                /* a prompt */
+    converse_one(h, PAM_PROMPT_ECHO_ON, buf, &again);                                /* a prompt */
     return 0;
 }
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *h, int f, int c, const char **v) {

@@ -25,23 +25,16 @@ SECRET = "hunter2-\u00e9t\u00e9"
 HOSTILE = """
 #include <stdio.h>
 #include <string.h>
-static int say(pam_handle_t *h, int style, const char *text, char **answer) {
-    const struct pam_conv *conv; struct pam_message m = { style, text };
-    const struct pam_message *mp = &m; struct pam_response *r = NULL;
-    if (pam_get_item(h, PAM_CONV, (const void **)&conv) != PAM_SUCCESS) return 19;
-    int rc = conv->conv(1, &mp, &r, conv->appdata_ptr);
-    if (rc == PAM_SUCCESS && answer && r) *answer = r->resp;
-    return rc;
-}
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
     char *pw = NULL;
-    say(h, PAM_TEXT_INFO, "\\033]52;c;cm0gLXJmIC8K\\007clipboard\\033[2J", NULL);
-    say(h, PAM_ERROR_MSG, "\\033]0;owned title\\007line one\\nline two\\r", NULL);
-    say(h, PAM_TEXT_INFO, "bad bytes: \\xff\\xfe end", NULL);
+    converse_one(h, PAM_TEXT_INFO, "\\033]52;c;cm0gLXJmIC8K\\007clipboard\\033[2J", NULL);
+    converse_one(h, PAM_ERROR_MSG, "\\033]0;owned title\\007line one\\nline two\\r", NULL);
+    converse_one(h, PAM_TEXT_INFO, "bad bytes: \\xff\\xfe end", NULL);
     printf("module output \\033[31mred\\xff\\n"); fflush(stdout);
     pam_set_item(h, 4, "\\033[2Jhost\\xfe");                      /* PAM_RHOST */
     pam_putenv(h, "TERMATTACK=\\033]52;c;eA==\\007\\xff");
-    if (say(h, PAM_PROMPT_ECHO_OFF, "\\033[8mPass\\033[0mword: ", &pw) != PAM_SUCCESS) return 7;
+    int rc = converse_one(h, PAM_PROMPT_ECHO_OFF, "\\033[8mPass\\033[0mword: ", &pw);
+    if (rc != PAM_SUCCESS) return 7;
     return pw ? 0 : 7;
 }
 """

@@ -46,11 +46,8 @@ def faults(service_dir, c_module) -> Path:
         """
         #include <stdio.h>
         PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            const struct pam_conv *conv; struct pam_message m = {PAM_PROMPT_ECHO_ON, "Code: "};
-            const struct pam_message *mp = &m; struct pam_response *r = NULL;
             printf("module says <hi>\\n"); fflush(stdout);
-            pam_get_item(h, PAM_CONV, (const void **)&conv);
-            return conv->conv(1, &mp, &r, conv->appdata_ptr);
+            return converse_one(h, PAM_PROMPT_ECHO_ON, "Code: ", NULL);
         }
         """,
     )
