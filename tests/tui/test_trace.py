@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 
@@ -58,12 +59,24 @@ def detail_text(screen: TransactionScreen) -> str:
     return content.plain if isinstance(content, Text) else str(content)
 
 
+async def opened(pilot: Any, app: PamExplorerApp) -> tuple[TransactionScreen, StackView]:
+    """The transaction screen and its stack, once the stack is read."""
+    screen = transaction_screen(app)
+    stack = screen.query_one(StackView)
+    await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+    return screen, stack
+
+
+async def called(pilot: Any, screen: TransactionScreen, key: str) -> None:
+    """Press a call's key and wait for its record."""
+    await pilot.press(key)
+    await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+
+
 async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> None:
     app = PamExplorerApp(LaunchOptions(lab=True, service="lab-login", stable=True))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        screen, stack = await opened(pilot, app)
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConversationModal), "a prompt")
         await pilot.press(*"not-alices-password", "enter")
@@ -143,11 +156,8 @@ async def test_a_failed_login_shows_codes_actions_the_decider_and_the_log() -> N
 async def test_jumps_show_where_they_land_and_the_rules_they_skip() -> None:
     app = PamExplorerApp(LaunchOptions(lab=True, service="lab-jumps", stable=True))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
-        await pilot.press("a")
-        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        screen, stack = await opened(pilot, app)
+        await called(pilot, screen, "a")
         await wait_until(
             pilot,
             lambda: shows(stack, screen.last_record),
@@ -178,11 +188,8 @@ async def test_jumps_show_where_they_land_and_the_rules_they_skip() -> None:
 async def test_no_trace_and_a_disagreement_are_said_not_hidden() -> None:
     app = PamExplorerApp(LaunchOptions(lab=True, service="lab-login", stable=True))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
-        await pilot.press("m")
-        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        screen, stack = await opened(pilot, app)
+        await called(pilot, screen, "m")
         record = screen.last_record
         assert record is not None and record.trace is not None and record.code == 0
         # What a build without a C compiler gives (the engine side is tested in tests/trace).
@@ -230,11 +237,8 @@ async def test_a_masked_code_is_explained_by_the_module_that_said_it(
     )
     app = explorer(confdir, "acct")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
-        await pilot.press("m")
-        await wait_until(pilot, lambda: not screen.busy and screen.last_record, "the call")
+        screen, stack = await opened(pilot, app)
+        await called(pilot, screen, "m")
         record = screen.last_record
         assert record is not None and record.code == 7  # PAM_AUTH_ERR: pam_deny's
         assert record.trace is not None and record.trace.status == "traced"
@@ -292,9 +296,7 @@ async def test_a_crash_keeps_the_trace_up_to_the_module_that_never_returned(
     )
     app = explorer(confdir, "crash")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        screen, stack = await opened(pilot, app)
         await pilot.press("a")
         await wait_until(
             pilot, lambda: any(e.kind == "crash" for e in screen.timeline.entries), "the crash"
