@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
@@ -143,9 +144,11 @@ def gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-async def test_leaving_during_a_hung_call_kills_it(
-    service_dir: ServiceDirFactory, c_module: ModuleFactory
+@pytest.mark.parametrize("key", ["escape", "q"])
+async def test_leaving_or_quitting_during_a_hung_call_kills_it(
+    key: str, service_dir: ServiceDirFactory, c_module: ModuleFactory
 ) -> None:
+    """escape leaves the screen, q quits the app: either kills the call in flight at once."""
     app = hang_explorer(service_dir, c_module)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = transaction_screen(app)
@@ -153,20 +156,8 @@ async def test_leaving_during_a_hung_call_kills_it(
         assert screen.session is not None
         pid = screen.session.pid
         assert pid is not None and not gone(pid)
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: gone(pid), "the hung child killed")
-        assert screen.session is None
-
-
-async def test_quitting_during_a_hung_call_kills_it_at_once(
-    service_dir: ServiceDirFactory, c_module: ModuleFactory
-) -> None:
-    app = hang_explorer(service_dir, c_module)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = transaction_screen(app)
-        await call_until_in_flight(pilot, screen, "a", "pam_authenticate")
-        assert screen.session is not None
-        pid = screen.session.pid
-        assert pid is not None and not gone(pid)
-        await pilot.press("q")
+        await pilot.press(key)
+        if key == "escape":
+            await wait_until(pilot, lambda: gone(pid), "the hung child killed")
+            assert screen.session is None
     assert gone(pid)
