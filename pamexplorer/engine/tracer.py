@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from pamexplorer.engine.protocol import Frame
 from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
-from pamexplorer.engine.trace.collect import scrubbed, secret_answers
 from pamexplorer.engine.trace.events import parse_events
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
 from pamexplorer.pam.records import CallRecord, Message
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.pam.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class MarkingConversation:
     def __init__(self, inner: Conversation, shim: Shim) -> None:
         self.inner = inner
         self.shim = shim
-        self.secrets: set[str] = set()
+        self.secrets = Secrets()
 
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         began = time.perf_counter_ns()
@@ -152,7 +152,7 @@ class MarkingConversation:
             self.shim.conversation(len(messages), time.perf_counter_ns() - began)
             raise
         self.shim.conversation(len(messages), time.perf_counter_ns() - began)
-        self.secrets.update(secret_answers(messages, answers))
+        self.secrets.learn(messages, answers)
         return answers
 
 
@@ -247,7 +247,7 @@ class TracedTransaction(Transaction):
             self._release()
         trace = self.builder.add(record, events)
         if self.marking is not None:
-            trace = scrubbed(trace, self.marking.secrets)
+            trace = self.marking.secrets.scrub_trace(trace)
         # The record was made a moment ago and nobody else holds it yet: set its trace in
         # place (dataclasses.replace costs more than a fast libpam call).
         object.__setattr__(record, "trace", trace)

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import Conversation
-from pamexplorer.pam.records import REDACTED, CallRecord, Exchange, Message
+from pamexplorer.pam.records import REDACTED, CallRecord, Exchange, Message, Trace
 
 __all__ = ["REDACTED", "RememberingConversation", "Secrets", "scrub_record"]
 
@@ -62,6 +62,10 @@ class Secrets:
             answer = REDACTED if answer in self.values else self.scrub(answer)
         return Exchange(exchange.style, self.scrub(exchange.text), answer)
 
+    def scrub_trace(self, trace: Trace) -> Trace:
+        """``trace`` with the secrets replaced in its arguments, messages and log lines."""
+        return trace.map_text(self.scrub) if self.values else trace
+
     def scrub_record(self, record: CallRecord) -> CallRecord:
         """``record`` as any face may show it: secrets replaced in the result text, message
         texts and answers, items, environment names and values, module output, and the
@@ -76,7 +80,7 @@ class Secrets:
             items={k: None if v is None else self.scrub(v) for k, v in record.items.items()},
             env={self.scrub(k): self.scrub(v) for k, v in record.env.items()},
             output=tuple(self.scrub(line) for line in record.output),
-            trace=None if record.trace is None else record.trace.map_text(self.scrub),
+            trace=None if record.trace is None else self.scrub_trace(record.trace),
         )
 
 

@@ -13,13 +13,14 @@ dies or hangs mid-call, how far the stack got.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pamexplorer.engine.trace.events import Events
-from pamexplorer.pam.codes import Function, MessageStyle
-from pamexplorer.pam.records import REDACTED, CallRecord, Message, Trace, unavailable
+from pamexplorer.pam.codes import Function
+from pamexplorer.pam.records import CallRecord, Message, Trace, unavailable
+from pamexplorer.pam.secrets import Secrets
 
 if TYPE_CHECKING:
     from pamexplorer.engine.trace.assemble import TraceBuilder
@@ -41,13 +42,13 @@ class TraceCollector:
     in_flight: tuple[Function, int] | None = None
     #: Answers given at echo-off prompts: never shown in a trace (a module's arguments or log
     #: lines may repeat them).
-    secrets: set[str] = field(default_factory=set)
+    secrets: Secrets = field(default_factory=Secrets)
 
     def begin(self, service: str, confdir: str | None) -> None:
         self.service, self.confdir = service, confdir
 
     def note_answers(self, messages: Sequence[Message], answers: Sequence[str | None]) -> None:
-        self.secrets.update(secret_answers(messages, answers))
+        self.secrets.learn(messages, answers)
 
     def feed(self, frame: dict[str, Any]) -> None:
         """A ``trace`` frame: events streamed while a call runs (JSON arrays, as text)."""
@@ -75,7 +76,7 @@ class TraceCollector:
         trace = (
             unavailable(self.unavailable)
             if self.unavailable
-            else scrubbed(self._builder().add(record, _parsed(events)), self.secrets)
+            else self.secrets.scrub_trace(self._builder().add(record, _parsed(events)))
         )
         # The session made this record a moment ago and nobody else holds it: set the trace
         # in place (dataclasses.replace costs more than a fast libpam call).
@@ -103,33 +104,10 @@ class TraceCollector:
             builder = self._builder()
             builder.add(self.start_record, _parsed(self.start_events))
         function, flags = self.in_flight
-        return scrubbed(builder.crashed(function, flags, _parsed(self.events)), self.secrets)
+        return self.secrets.scrub_trace(builder.crashed(function, flags, _parsed(self.events)))
 
 
 def _parsed(raw_events: list[list[Any]]) -> Events:
     events = Events()
     events.extend(raw_events)
     return events
-
-
-def secret_answers(messages: Sequence[Message], answers: Sequence[str | None]) -> list[str]:
-    """The answers given at echo-off prompts."""
-    return [
-        answer
-        for message, answer in zip(messages, answers, strict=False)
-        if answer and message.style is MessageStyle.PAM_PROMPT_ECHO_OFF
-    ]
-
-
-def scrubbed(trace: Trace, secrets: Collection[str]) -> Trace:
-    """``trace`` with every secret in its texts replaced by REDACTED."""
-    if not secrets:
-        return trace
-    ordered = sorted(secrets, key=len, reverse=True)
-
-    def scrub(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    return trace.map_text(scrub)
