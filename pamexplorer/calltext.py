@@ -15,9 +15,17 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pamexplorer.pam.codes import Code, MessageStyle, code_name, flag_names
+from pamexplorer.pam.codes import Code, code_name, flag_names
 from pamexplorer.pam.records import CallRecord, ModuleCall, Trace
-from pamexplorer.pam.text import printable, printable_lines
+from pamexplorer.pam.text import (
+    NO_ANSWER,
+    STYLE_LABEL,
+    fail_delay_text,
+    message_line,
+    message_lines,
+    printable,
+    printable_lines,
+)
 
 if TYPE_CHECKING:
     from pamexplorer.stack.simulate import CallResult
@@ -49,53 +57,10 @@ __all__ = [
     "use_color",
 ]
 
-STYLE_LABEL = {
-    MessageStyle.PAM_PROMPT_ECHO_OFF: "prompt (echo off)",
-    MessageStyle.PAM_PROMPT_ECHO_ON: "prompt (echo on)",
-    MessageStyle.PAM_ERROR_MSG: "error",
-    MessageStyle.PAM_TEXT_INFO: "info",
-}
-
-#: Shown for a prompt that got no answer (the conversation gave up on it).
-NO_ANSWER = "no answer: the module got PAM_CONV_ERR"
-
 #: Width of the function column (``pam_close_session`` fits; longer heads widen it per run).
 HEAD_WIDTH = 18
 #: Width of the result column: the longest ``NAME (N)`` libpam defines, so every line aligns.
 CODE_WIDTH = max(len(f"{c.name} ({c.value})") for c in Code)
-
-
-def fail_delay_text(usec: int) -> str:
-    """``fail delay 2000 ms``: what a module asked ``pam_fail_delay`` for, in milliseconds,
-    exact (``0.5 ms`` for 500 µs). The one format of every face."""
-    ms = f"{usec / 1000:.3f}".rstrip("0").rstrip(".")
-    return f"fail delay {ms} ms"
-
-
-def message_lines(
-    style: MessageStyle, text: str, answer: str | None, no_answer: str = NO_ANSWER
-) -> list[str]:
-    """``info: text`` or ``prompt (echo off): Password:  -> ********``; a multi-line text as
-    several lines, the later ones indented under the first; a prompt without an answer says so.
-    """
-    label = f"{STYLE_LABEL[style]}: "
-    lines = printable_lines(text)
-    shown = [label + lines[0], *(" " * len(label) + line for line in lines[1:])]
-    if answer is not None:
-        shown[-1] += f"  -> {printable(answer)}"
-    elif style.is_prompt:
-        shown[-1] += f"  -> {no_answer}"
-    return shown
-
-
-def message_line(
-    style: MessageStyle, text: str, answer: str | None, no_answer: str = NO_ANSWER
-) -> str:
-    """:func:`message_lines` on one line: newlines inside the text shown as ``\\n``."""
-    shown = f"{STYLE_LABEL[style]}: {printable(text.rstrip(chr(10)))}"
-    if answer is not None:
-        return f"{shown}  -> {printable(answer)}"
-    return f"{shown}  -> {no_answer}" if style.is_prompt else shown
 
 
 def use_color(stream: TextIO) -> bool:

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from pamexplorer.calltext import message_line, printable, trace_lines
+from pamexplorer.calltext import fail_delay_text, message_line, printable, trace_lines
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.runner import (
     CRASHED,
@@ -114,7 +114,7 @@ def text_profile(result: ProfileResult) -> list[str]:
         for out in step.output:
             lines.append(f"        output: {printable(out)}")
         if step.fail_delay_us:
-            lines.append(f"        fail delay requested: {step.fail_delay_us} µs")
+            lines.append(f"        {fail_delay_text(step.fail_delay_us)}")
         if unavailable is None:
             lines.extend(f"    {line}" for line in trace_lines(step.trace))
         if step.status is not NOT_RUN:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from pamexplorer.pam.codes import CodeInfo, MessageStyle, describe, flag_names
+from pamexplorer.pam.codes import CodeInfo, describe, flag_names
 from pamexplorer.pam.records import CallRecord
-from pamexplorer.pam.text import printable
+from pamexplorer.pam.text import fail_delay_text, message_line, printable
 
 #: Style sheet every fragment carries (a notebook shows fragments separately).
 CSS = (
@@ -29,13 +29,6 @@ CSS = (
     ".pamx .decided{font-weight:bold;color:#8a5a00}"
     "</style>"
 )
-
-STYLE_LABEL = {
-    MessageStyle.PAM_PROMPT_ECHO_OFF: "prompt (echo off)",
-    MessageStyle.PAM_PROMPT_ECHO_ON: "prompt (echo on)",
-    MessageStyle.PAM_ERROR_MSG: "error",
-    MessageStyle.PAM_TEXT_INFO: "info",
-}
 
 
 def visible(value: str) -> str:
@@ -60,12 +53,6 @@ def code_span(code: int) -> str:
 
 def call_title(function: str, flags: int) -> str:
     return function if not flags else f"{function}({'|'.join(flag_names(flags))})"
-
-
-def message_line(style: MessageStyle, message: str, answer: str | None) -> str:
-    """``info: text`` or ``prompt (echo off): Password:  -> ********`` (plain text)."""
-    shown = f"{STYLE_LABEL[style]}: {visible(message.rstrip(chr(10)))}"
-    return shown if answer is None else f"{shown}  -> {visible(answer)}"
 
 
 # -- call records ----------------------------------------------------------------------------
@@ -107,7 +94,7 @@ def record_text(record: CallRecord) -> str:
     lines += [f"    output: {visible(line)}" for line in record.output]
     lines += [f"    trace: {visible(line)}" for line in trace_lines(record)]
     if record.fail_delay_us:
-        lines.append(f"    fail delay requested: {record.fail_delay_us / 1000:.0f} ms")
+        lines.append(f"    {fail_delay_text(record.fail_delay_us)}")
     items = [f"{k}={visible(v)}" for k, v in record.items.items() if v is not None]
     if items:
         lines.append(f"    items: {' '.join(items)}")
@@ -141,9 +128,7 @@ def record_body(record: CallRecord, prefix: str = "") -> str:
         css = "msg decided" if line.startswith("decided by ") else "msg dim"
         parts.append(f'<div class="{css}">trace: {text(line)}</div>')
     if record.fail_delay_us:
-        parts.append(
-            f'<div class="msg dim">fail delay requested: {record.fail_delay_us / 1000:.0f} ms</div>'
-        )
+        parts.append(f'<div class="msg dim">{text(fail_delay_text(record.fail_delay_us))}</div>')
     return "".join(parts)
 
 

@@ -227,3 +227,11 @@ def test_codes_unknown_is_one_line_and_status_2(cli: CliRunner, spelling: str) -
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_every_message_style_has_a_label() -> None:
+    from pamexplorer.pam.codes import MessageStyle
+    from pamexplorer.pam.text import STYLE_LABEL
+
+    assert sorted(STYLE_LABEL) == sorted(int(s) for s in MessageStyle)
+    assert STYLE_LABEL[MessageStyle.PAM_TEXT_INFO] == "info"

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from pamexplorer.explain import explain_call
 from pamexplorer.pam.codes import describe
 from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall
+from pamexplorer.pam.text import fail_delay_text
 from pamexplorer.tui.render import code_explanation, code_label, code_style, shown, shown_line
 from pamexplorer.tui.stack_rows import RowTrace, StackRow
 from pamexplorer.tui.widgets.stack_view import log_line, rule_detail
@@ -124,7 +125,7 @@ def render_record_detail(
         text.append(f"\n  {shown_line(key)}=")
         text.append(shown_line(value))
     if record.fail_delay_us:
-        text.append(f"\nFail delay requested: {record.fail_delay_us} µs", style="bold")
+        text.append(f"\n{fail_delay_text(record.fail_delay_us).capitalize()}", style="bold")
     return text
 
 

@@ -16,6 +16,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from pamexplorer.pam.codes import MessageStyle, flag_names
+from pamexplorer.pam.text import fail_delay_text
 from pamexplorer.tui.render import (
     FAIL_MARK,
     OK_MARK,
@@ -141,7 +142,7 @@ def render_record(record: CallRecord, hide_durations: bool) -> Text:
     if more > 0:
         text.append(f"\n    … {more:,} more output lines not shown", style="dim")
     if record.fail_delay_us:
-        text.append(f"\n    fail delay requested: {record.fail_delay_us} µs", style="dim")
+        text.append(f"\n    {fail_delay_text(record.fail_delay_us)}", style="dim")
     return text
 
 
