@@ -39,10 +39,7 @@ from pamexplorer.pam.conversation import (
     ScriptedConversation,
 )
 from pamexplorer.pam.records import CallRecord, Message, Trace
-
-# Secrets and scrub_record are re-exported: faces that drive a run import them from here.
-from pamexplorer.pam.secrets import Secrets as Secrets
-from pamexplorer.pam.secrets import scrub_record as scrub_record
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.profile import (
     DEFAULT_TIMEOUT,
     Answer,
@@ -74,7 +71,7 @@ from pamexplorer.session import (
     SessionEvent,
     SessionState,
 )
-from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, service_exists
+from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS, service_exists, service_name
 
 
 class StepStatus(enum.StrEnum):
@@ -393,7 +390,7 @@ def directory_problem(profile: Profile) -> str | None:
     config = profile.config
     if not isinstance(config, DirectoryConfig):
         return None
-    for name in (profile.service.lower(), "other"):  # libpam lowercases the service name
+    for name in (service_name(profile.service), "other"):  # as pam_start names the file
         path = config.path / name
         try:
             mode = os.stat(path).st_mode
@@ -795,7 +792,7 @@ def crashed_step(
     index: int, label: str, function: str, err: EngineCrashed, secrets: Secrets, line: int = 0
 ) -> StepResult:
     text = secrets.scrub(str(err))
-    trace = getattr(err, "trace", None)  # the modules up to where the child stopped
+    trace = err.trace  # the modules up to where the child stopped
     return StepResult(
         index=index,
         step=label,
@@ -805,7 +802,7 @@ def crashed_step(
         text=text,
         problems=(text,),
         line=line,
-        trace=None if trace is None else trace.map_text(secrets.scrub),
+        trace=None if trace is None else secrets.scrub_trace(trace),
     )
 
 

@@ -243,15 +243,15 @@ class PamSession:
 
     async def set_item(self, item: str, value: str) -> int:
         session = self._begin("pam_set_item")
-        return await self._run_value(session.set_item(item, value), "pam_set_item")
+        return await self._run(session.set_item(item, value), "pam_set_item")
 
     async def get_item(self, item: str) -> str | None:
         session = self._begin("pam_get_item")
-        return await self._run_value(session.get_item(item), "pam_get_item")
+        return await self._run(session.get_item(item), "pam_get_item")
 
     async def putenv(self, entry: str) -> int:
         session = self._begin("pam_putenv")
-        return await self._run_value(session.putenv(entry), "pam_putenv")
+        return await self._run(session.putenv(entry), "pam_putenv")
 
     async def end(self) -> CallRecord | None:
         """``pam_end``; None when there is nothing to end (never started, ended, crashed)."""
@@ -288,15 +288,15 @@ class PamSession:
                 self._set_state(SessionState.ENDED)
             return
         if self._state.busy:
-            self.abort()
-            self._session.session.close()
+            self._conversation.cancel()  # a prompt the face still shows
+            await self._session.close()  # kills the call in flight at once
             self.in_flight = None
             self._set_state(SessionState.ENDED)
             return
         try:
             await self.end()
         except EngineError:
-            self._session.session.close()
+            await self._session.close()
             if not self._state.over:
                 self._set_state(SessionState.ENDED)
 
@@ -331,9 +331,6 @@ class PamSession:
         record = await self._run(request, during)
         self._received(record)
         return record
-
-    async def _run_value(self, request: Awaitable[T], during: str) -> T:
-        return await self._run(request, during)
 
     async def _run(self, request: Awaitable[T], during: str) -> T:
         try:

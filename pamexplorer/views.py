@@ -95,12 +95,13 @@ class StackView:
     def of_call(cls, stack: Stack, record: CallRecord | None) -> StackView:
         """``stack`` marked with what ``record``'s trace says: each line's code and action,
         the deciding line, the lines not run (nothing when the call was not traced)."""
+        codes = line_codes(record)
         return cls(
             stack,
-            line_codes(record),
+            codes,
             None if record is None else record.function,
             decided_line(record),
-            not_run_lines(record) if line_codes(record) else frozenset(),
+            not_run_lines(record) if codes else frozenset(),
         )
 
     def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None]]:

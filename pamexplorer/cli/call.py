@@ -219,7 +219,7 @@ class CallRun:
         self.error = error
         self.crash_message = self.secrets.scrub(error.message)
         self.crash_output = self.secrets.scrub_lines(output)
-        self.crash_trace = None if error.trace is None else error.trace.map_text(self.secrets.scrub)
+        self.crash_trace = None if error.trace is None else self.secrets.scrub_trace(error.trace)
 
     @property
     def status(self) -> int:

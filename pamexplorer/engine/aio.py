@@ -87,10 +87,6 @@ class AsyncEngine:
     async def prestart(self) -> None:
         await asyncio.to_thread(Engine.prestart)
 
-    async def close_all(self) -> None:
-        """Quit: calls in flight killed at once, idle sessions ended with pam_end."""
-        await asyncio.to_thread(Engine.close_all)
-
     async def start(
         self,
         service: str,

@@ -12,7 +12,6 @@ their own; the process groups of those still running after :data:`SHUTDOWN_GRACE
 
 from __future__ import annotations
 
-import ctypes
 import os
 import selectors
 import signal
@@ -22,7 +21,7 @@ import time
 from types import FrameType
 
 from pamexplorer.engine import tracer
-from pamexplorer.engine.child import become_child
+from pamexplorer.engine.child import adopt_orphans, become_child
 from pamexplorer.engine.protocol import (
     ChannelClosed,
     Exited,
@@ -31,7 +30,13 @@ from pamexplorer.engine.protocol import (
     receive_control,
     send_control,
 )
-from pamexplorer.engine.spawning import SHUTDOWN_GRACE, children, kill_group, kill_tree
+from pamexplorer.engine.spawning import (
+    SHUTDOWN_GRACE,
+    children,
+    kill_tree,
+    open_pidfd,
+    reap,
+)
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction  # noqa: F401
@@ -93,10 +98,7 @@ class ForkServer:
         if pid == 0:
             become_child(proto_fd, output_fd)
         self.children.add(pid)
-        try:
-            pidfd = os.pidfd_open(pid)  # not reaped yet: surely this child
-        except (AttributeError, OSError):
-            pidfd = -1
+        pidfd = open_pidfd(pid)  # not reaped yet: surely this child
         try:
             self.send(Spawned(pid=pid), [pidfd] if pidfd >= 0 else [])
         finally:
@@ -117,8 +119,8 @@ class ForkServer:
             if pid not in self.children:
                 os.waitpid(pid, 0)  # an orphan adopted, then killed by sweep()
                 continue
-            kill_group(pid)  # the zombie still owns the group id
-            _, status = os.waitpid(pid, 0)
+            status = reap(pid, block=True)
+            assert status is not None  # block=True waits until it is there
             self.children.discard(pid)
             self.send(Exited(exit=pid, status=status))
             self.sweep()
@@ -153,12 +155,8 @@ class ForkServer:
             self.reap()
 
 
-#: prctl(2) option: orphans of our descendants are reparented to us, not to PID 1.
-PR_SET_CHILD_SUBREAPER = 36
-
-
 def main() -> None:
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    adopt_orphans()  # orphans of our descendants are reparented to us, not to PID 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front end's Ctrl-C is not ours
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nor its hangup: it closes our socket
     signal.signal(signal.SIGTERM, _terminate)

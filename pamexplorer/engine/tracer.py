@@ -39,16 +39,9 @@ class Shim:
 
     def __init__(self, path: str) -> None:
         dll = ctypes.CDLL(path)
-        self.dll = dll
         self.install = dll.pt_install
         self.install.restype = ctypes.c_int
         self.install.argtypes = []
-        self._recording = dll.pt_recording
-        self._recording.argtypes = [ctypes.c_int]
-        self._recording.restype = ctypes.c_int
-        self.flush = dll.pt_flush
-        self.flush.argtypes = []
-        self.flush.restype = None
         self._take = dll.pt_take
         self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._take.restype = ctypes.c_void_p
@@ -66,9 +59,6 @@ class Shim:
         self._release.restype = None
         self._size = ctypes.c_size_t()
         self._size_ref = ctypes.byref(self._size)
-
-    def recording(self, on: bool) -> bool:
-        return bool(self._recording(1 if on else 0))
 
     def take(self) -> bytes:
         """The raw events recorded since the last take (see ``events.parse_events``)."""
@@ -123,10 +113,9 @@ def load() -> Shim | None:
 
 
 def preload() -> None:
-    """Load the shim and the code that assembles traces now (the fork server, before forking,
-    so that no child pays for either)."""
+    """Load the shim now (the fork server, before forking, so that no child pays for it). The
+    fork server's children leave the trace's assembly to the front end: no stack layer here."""
     load()
-    import pamexplorer.engine.trace.assemble  # noqa: F401
 
 
 def unavailable_reason() -> str:

@@ -45,7 +45,7 @@ from pamexplorer.session import (
     SessionState,
     StateChanged,
 )
-from pamexplorer.stack import list_services, resolve
+from pamexplorer.stack import Stack, list_services, resolve
 from pamexplorer.views import StackView
 
 #: Buttons, in the order an application calls them.
@@ -220,6 +220,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._tasks: set[Any] = set()  # asyncio tasks, or futures of the loop thread
         self._lab: str | None = None  # the lab's private copy, made on first use
         self._lab_cleanup: Callable[[], object] | None = None
+        #: The stack last resolved, by (service, directory): libpam reads the files at
+        #: pam_start, so one read serves every call of a transaction (a new one reads again).
+        self._resolved: tuple[tuple[str, str | None], Stack] | None = None
 
         # -- the service picker ---------------------------------------------------------------
         source = "lab" if lab or (service is None and confdir is None) else "system"
@@ -398,6 +401,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         if not service:
             raise ValueError("pick a service first")
         self.error_view.value = ""
+        self._resolved = None  # libpam reads the files again: so does the stack view
         session = PamSession(
             service,
             self.user_field.value or None,
@@ -508,11 +512,17 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         if not service:
             self.stack_view.value = ""
             return
-        try:
-            stack = resolve(service, self._source_dir())
-        except (OSError, ValueError) as err:
-            self.stack_view.value = f'<span class="pamx">{text(err)}</span>'
-            return
+        where = self._source_dir()
+        cached = self._resolved
+        if cached is not None and cached[0] == (service, where):
+            stack = cached[1]
+        else:
+            try:
+                stack = resolve(service, where)
+            except (OSError, ValueError) as err:
+                self.stack_view.value = f'<span class="pamx">{text(err)}</span>'
+                return
+            self._resolved = ((service, where), stack)
         record = self._selected()
         view = StackView.of_call(stack, record)
         self.stack_view.value = view._repr_html_()

@@ -19,7 +19,7 @@ from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import Conversation
 from pamexplorer.pam.records import REDACTED, CallRecord, Exchange, Message, Trace
 
-__all__ = ["REDACTED", "RememberingConversation", "Secrets", "scrub_record"]
+__all__ = ["REDACTED", "RememberingConversation", "Secrets"]
 
 
 class Secrets:
@@ -82,11 +82,6 @@ class Secrets:
             output=tuple(self.scrub(line) for line in record.output),
             trace=None if record.trace is None else self.scrub_trace(record.trace),
         )
-
-
-def scrub_record(record: CallRecord, secrets: Secrets) -> CallRecord:
-    """Function form of :meth:`Secrets.scrub_record` (the runner's former signature)."""
-    return secrets.scrub_record(record)
 
 
 class RememberingConversation:

@@ -6,6 +6,7 @@ crash, hang, exit or change the process. Tests and the benchmark use it in-proce
 
 from __future__ import annotations
 
+import os
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -195,14 +196,16 @@ class Transaction(NamedCalls[CallRecord]):
         if self.started:
             raise TransactionError("pam_start was already called in this transaction")
         self.started = True
-        service = self.service.encode()
-        user = self.user.encode() if self.user is not None else None
+        # Names from argv or a file may hold bytes that are not UTF-8 (kept as surrogates):
+        # libpam gets the bytes as given, as a C program would pass them.
+        service = os.fsencode(self.service)
+        user = os.fsencode(self.user) if self.user is not None else None
         began = time.perf_counter_ns()
         if self.confdir is None:
             code = libpam.lib.pam_start(service, user, self._conv, self._handle)
         else:
             code = libpam.lib.pam_start_confdir(
-                service, user, self._conv, self.confdir.encode(), self._handle
+                service, user, self._conv, os.fsencode(self.confdir), self._handle
             )
         elapsed = time.perf_counter_ns() - began
         code = int(code)

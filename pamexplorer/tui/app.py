@@ -157,13 +157,8 @@ class PamExplorerApp(App[int]):
         """Finish a profile run a screen leaves behind, as :meth:`end_session` does: a step
         in flight is killed, an idle transaction gets pam_end in the background."""
         self.open_runs.discard(run)
-        if run.state is None or run.state.over or run in self._ending.values():
-            return
-        if run.busy:
-            run.abort()
-        task = asyncio.get_running_loop().create_task(run.close())
-        self._ending[task] = run
-        task.add_done_callback(lambda done: self._ending.pop(done, None))
+        if run.state is not None and not run.state.over:
+            self._finish(run)
 
     @on(BackToPicker)
     def back(self) -> None:
@@ -177,12 +172,16 @@ class PamExplorerApp(App[int]):
         quitting waits for it.
         """
         self.open_sessions.discard(session)
-        if session.state.over or session in self._ending.values():
+        if not session.state.over:
+            self._finish(session)
+
+    def _finish(self, owner: PamSession | ProfileRun) -> None:
+        """Close a session or run in the background (once): a call in flight is killed now."""
+        if owner in self._ending.values():
             return
-        if session.state.busy:
-            session.abort()
-        task = asyncio.get_running_loop().create_task(session.close())
-        self._ending[task] = session
+        owner.abort()  # nothing to kill when idle; killed now, not when the task first runs
+        task = asyncio.get_running_loop().create_task(owner.close())
+        self._ending[task] = owner
         task.add_done_callback(lambda done: self._ending.pop(done, None))
 
     async def action_quit(self) -> None:

@@ -31,11 +31,6 @@ def shown_line(text: str) -> str:
     return printable(text)
 
 
-def shown_text(text: str, style: str = "") -> Text:
-    """:func:`shown` as a Rich ``Text``."""
-    return Text(shown(text), style=style)
-
-
 def code_label(code: int) -> str:
     """``PAM_AUTH_ERR (7)``."""
     return f"{describe(code).name} ({code})"

@@ -16,7 +16,7 @@ import pytest
 from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import ConversationAborted, ScriptedConversation
 from pamexplorer.pam.records import REDACTED, CallRecord, Exchange, Message
-from pamexplorer.pam.secrets import RememberingConversation, Secrets, scrub_record
+from pamexplorer.pam.secrets import RememberingConversation, Secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Pa55"
@@ -148,7 +148,7 @@ def test_scrub_record_reaches_every_field() -> None:
     assert scrubbed.env == {"A": f"x{REDACTED}x", REDACTED: "1"}
     assert scrubbed.output == (f"out {REDACTED}", "clean")
     assert scrubbed.fail_delay_us == 5 and scrubbed.duration_ms == 1.0
-    assert scrub_record(record_with("pwpw"), secrets) == scrubbed
+    assert secrets.scrub_record(record_with("pwpw")) == scrubbed
     assert secrets.scrub("a pwpw b pw") == f"a {REDACTED} b {REDACTED}"  # longest first
     plain = record_with("nothing")
     assert Secrets().scrub_record(plain) is plain

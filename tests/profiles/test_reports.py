@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pamexplorer.cli import main
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.profile import ProfileError, loads
-from pamexplorer.runner import Secrets, resolve_answers
+from pamexplorer.runner import resolve_answers
 
 ModuleFactory = Callable[[str, str], Path]
 

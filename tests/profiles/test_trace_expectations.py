@@ -18,10 +18,11 @@ from pamexplorer.engine.trace.build import NO_COMPILER
 from pamexplorer.engine.tracer import TracedTransaction
 from pamexplorer.pam.codes import Code, Function
 from pamexplorer.pam.records import CallRecord
+from pamexplorer.pam.secrets import Secrets
 from pamexplorer.profile import Expectation, ProfileError, bundled_dir, load, loads
 from pamexplorer.profile.reader import DECIDED_BY_EXPECTED
 from pamexplorer.report import render
-from pamexplorer.runner import ERROR, FAILED, PASSED, Secrets, call_step, conclude, run_profile
+from pamexplorer.runner import ERROR, FAILED, PASSED, call_step, conclude, run_profile
 
 # An unknown user: pam_unix logs "could not identify user" and returns PAM_USER_UNKNOWN,
 # "default=ignore" passes it on, and pam_deny (line 2) decides. Debian's common-account.

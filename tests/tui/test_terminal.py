@@ -161,6 +161,7 @@ def test_the_terminal_never_receives_a_modules_sequences(
                     seen += os.read(master, 65536)
                 except OSError:
                     break
+        assert needle in seen, f"the app ended before showing {needle!r}"
 
     try:
         read_until(b"no transaction")

@@ -520,19 +520,6 @@ PT_EXPORT int pt_install(void) {
     return result < 0 ? -2 : result;
 }
 
-/* Record (1) or pass everything through unrecorded (0); returns the previous state. */
-PT_EXPORT int pt_recording(int on) {
-    int was = recording;
-    recording = on;
-    return was;
-}
-
-PT_EXPORT void pt_flush(void) {
-    pthread_mutex_lock(&lock);
-    flush_locked();
-    pthread_mutex_unlock(&lock);
-}
-
 /* The events recorded since the last call: a pointer valid until the next pt_take. */
 PT_EXPORT const char *pt_take(size_t *len) {
     pthread_mutex_lock(&lock);

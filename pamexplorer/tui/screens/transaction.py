@@ -381,7 +381,7 @@ class TransactionScreen(Screen[None]):
         if output:
             shown = " | ".join(shown_line(self.secrets.scrub(line)) for line in output[-5:])
             detail = f"module output before it: {shown}\n    {detail}"
-        trace = err.trace.map_text(self.secrets.scrub) if err.trace is not None else None
+        trace = self.secrets.scrub_trace(err.trace) if err.trace is not None else None
         entry = Entry("crash", str(err), detail=detail, trace=trace, function=err.during)
         if index is None:
             self.timeline.add(entry)

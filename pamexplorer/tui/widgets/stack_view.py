@@ -245,20 +245,11 @@ class StackView(OptionList):
         row: StackRow | None
         traced: RowTrace | None = None
 
-    @dataclass
-    class Loaded(Message):
-        view: StackView
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: list[StackRow] = []  # option index -> rule; headings and marks are disabled
         self.option_rows: list[StackRow | None] = []
         self.option_traces: list[RowTrace | None] = []
         self.confdir: Path | None = None
-
-    @property
-    def error(self) -> str | None:
-        return self.lines.error if self.lines else None
 
     def load(self, service: str, confdir: Path | None) -> None:
         """Read ``service``'s stack in a thread; the view updates when it is read."""
@@ -278,7 +269,6 @@ class StackView(OptionList):
 
     def watch_lines(self, lines: StackLines | None) -> None:
         self.render_rows()
-        self.post_message(self.Loaded(self))
 
     def watch_highlight(self, highlight: str | None) -> None:
         self.render_rows()
@@ -297,7 +287,6 @@ class StackView(OptionList):
     def render_rows(self) -> None:
         lines = self.lines or StackLines()
         keep = self.highlighted
-        self.rows = list(lines.rows)
         options: list[Option] = []
         owners: list[StackRow | None] = []
         traces: list[RowTrace | None] = []
