@@ -11,7 +11,8 @@
    conversation (N = 1,000 and 10,000), timed from the key press to the finished call drawn.
    Target: the 10k/1k ratio near 10 (linear), not 100 (quadratic).
 
-Usage: python3 bench/bench_tui.py [runs]
+Usage: python3 bench/bench_tui.py [runs] [startup|keys|messages ...]
+(no section named: all three)
 """
 
 from __future__ import annotations
@@ -318,12 +319,24 @@ def messages_section() -> None:
     print(f"  10k/1k ratio {ratio:.1f} (linear: ~10, quadratic: ~100)")
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else RUNS
-    startup_section(runs)
-    responsiveness_section()
-    messages_section()
+SECTIONS = ("startup", "keys", "messages")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argv or []  # bench/run.py runs every section with the default runs
+    runs = next((int(a) for a in args if a.isdigit()), RUNS)
+    chosen = [a for a in args if not a.isdigit()] or list(SECTIONS)
+    unknown = [a for a in chosen if a not in SECTIONS]
+    if unknown:
+        names = ", ".join(SECTIONS)
+        raise SystemExit(f"bench_tui: unknown section {unknown[0]!r} (one of {names})")
+    if "startup" in chosen:
+        startup_section(runs)
+    if "keys" in chosen:
+        responsiveness_section()
+    if "messages" in chosen:
+        messages_section()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

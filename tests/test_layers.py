@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pamexplorer.session",),
     ("pamexplorer.profile",),
     ("pamexplorer.engine",),
-    ("pamexplorer.stack", "pamexplorer.lab"),
+    ("pamexplorer.stack", "pamexplorer.pamdirs", "pamexplorer.lab"),
     ("pamexplorer.pam",),
 )
 #: Siblings that must not import each other.

@@ -35,7 +35,7 @@ class LabError(Exception):
 
 def lab_services() -> list[str]:
     """Names of the lab's services (the files of ``lab/pam.d``), ``other`` included, sorted."""
-    from pamexplorer.stack.resolve import list_services
+    from pamexplorer.pamdirs import list_services
 
     pamd = LAB_SOURCE / "pam.d"
     if not pamd.is_dir():

@@ -19,6 +19,12 @@ from itertools import islice
 from typing import Literal, TypeVar
 
 from pamexplorer.pam.codes import MODULE_TYPES
+
+# where libpam looks and which services exist: re-exported for this module's callers
+from pamexplorer.pamdirs import SYSTEM as SYSTEM
+from pamexplorer.pamdirs import SYSTEM_PAM_DIRS as SYSTEM_PAM_DIRS
+from pamexplorer.pamdirs import Paths as Paths
+from pamexplorer.pamdirs import list_services as list_services
 from pamexplorer.stack.elf import clear_module_cache, read_module
 from pamexplorer.stack.model import (
     ACTION_BAD,
@@ -38,7 +44,6 @@ from pamexplorer.stack.parse import (
     keyword_actions,
     module_name_ok,
     parse_control,
-    tokenize,
     tokenize_marked,
 )
 
@@ -53,25 +58,8 @@ _UNDEF = (ACTION_UNDEF,) * RETURN_VALUES
 _DEV_NULL = os.makedev(1, 3)
 
 
-@dataclass(frozen=True)
-class Paths:
-    """Where libpam looks. Defaults are Debian 12's; tests may point them elsewhere."""
-
-    pam_d: str = "/etc/pam.d"
-    dist_d: str = "/usr/lib/pam.d"
-    pam_conf: str = "/etc/pam.conf"
-    module_dirs: tuple[str, ...] = ("/lib/x86_64-linux-gnu/security", "/lib/security")
-
-    @property
-    def service_dirs(self) -> tuple[str, str]:
-        """The directories pam_start reads services from, in order."""
-        return (self.pam_d, self.dist_d)
-
-
-#: This system's paths: the one place the front ends learn where ``/etc/pam.d`` is.
-SYSTEM = Paths()
+#: Debian 12's paths are this system's (the name the trace assembler knows them by).
 DEBIAN = SYSTEM
-SYSTEM_PAM_DIRS = SYSTEM.service_dirs
 
 _read_cache: dict[tuple[str, int, int, int, int], Assembled] = {}
 
@@ -176,39 +164,6 @@ def c_string(text: str) -> str:
 def service_name(service: str) -> str:
     """``pam_start`` keeps the basename and lowercases it."""
     return c_string(service).rsplit("/", 1)[-1].lower()
-
-
-def _listable(name: str) -> bool:
-    # pam_start lowercases the service name, so a file with capitals is never a service;
-    # hidden files are left out of lists (libpam could still start them by name)
-    return not name.startswith(".") and name == name.lower()
-
-
-def list_services(confdir: str | None = None, paths: Paths = SYSTEM) -> list[tuple[str, str]]:
-    """(service, file) for every service libpam could start, sorted by name.
-
-    The one answer to "which services exist" for the CLI, the picker and the runner: regular
-    files of the confdir, else of ``/etc/pam.d`` then ``/usr/lib/pam.d`` (the first wins),
-    else the services ``/etc/pam.conf`` names when neither directory exists."""
-    found: dict[str, str] = {}
-    dirs = [confdir] if confdir else list(paths.service_dirs)
-    if confdir or any(os.path.isdir(d) for d in dirs):
-        for d in dirs:
-            try:
-                names = os.listdir(d)
-            except (OSError, ValueError):
-                continue
-            for name in names:
-                full = os.path.join(d, name)
-                if name not in found and _listable(name) and os.path.isfile(full):
-                    found[name] = full
-    else:
-        assembled = read_service_file(paths.pam_conf)
-        for line in assembled.lines if assembled else ():
-            tokens = tokenize(line.text)
-            if tokens:
-                found.setdefault(tokens[0].lower(), paths.pam_conf)
-    return sorted(found.items())
 
 
 def service_exists(service: str, confdir: str | None = None, paths: Paths = SYSTEM) -> bool:

@@ -1,6 +1,8 @@
 """Where services come from: the system's PAM directories, a confdir, the bundled lab.
 
-The names come from ``stack.list_services``, the one lister the CLI and the runner use too.
+The names come from ``pamdirs.list_services``, the one lister the CLI and the runner use too
+(``stack.list_services`` is the same function): a directory listing that does not import the
+resolver, so the picker lists services without loading the stack layer before its first frame.
 """
 
 from __future__ import annotations
@@ -23,16 +25,15 @@ class ServiceGroup:
 
 
 def system_group() -> ServiceGroup:
-    from pamexplorer.stack import Paths, list_services
+    from pamexplorer.pamdirs import SYSTEM_PAM_DIRS, list_services
 
-    paths = Paths()
-    dirs = " ".join(d for d in (paths.pam_d, paths.dist_d) if Path(d).is_dir())
+    dirs = " ".join(d for d in SYSTEM_PAM_DIRS if Path(d).is_dir())
     names = tuple(name for name, _ in list_services(None))
     return ServiceGroup("system", f"system {dirs}".strip(), names, None)
 
 
 def confdir_group(confdir: Path) -> ServiceGroup:
-    from pamexplorer.stack import list_services
+    from pamexplorer.pamdirs import list_services
 
     names = tuple(name for name, _ in list_services(str(confdir)))
     return ServiceGroup("confdir", f"confdir {confdir}", names, confdir)

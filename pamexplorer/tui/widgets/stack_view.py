@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -19,7 +20,6 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from pamexplorer.pam.codes import Function
-from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall, Trace
 from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
 from pamexplorer.tui.stack_rows import (
     CONTROL_WIDTH,
@@ -30,7 +30,10 @@ from pamexplorer.tui.stack_rows import (
     outcome_text,
     trace_rows,
 )
-from pamexplorer.tui.widgets.timeline import Entry, message_line
+
+if TYPE_CHECKING:  # the picker's preview shows no trace: these load with the first call
+    from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall, Trace
+    from pamexplorer.tui.widgets.timeline import Entry
 
 #: The module type each call runs.
 MODULE_TYPE_OF = {f.value: f.module_type for f in Function}
@@ -206,6 +209,8 @@ def invocation_text(
         text.append("  module not called: libpam took the code itself", style="dim")
     if entry.note:
         text.append(f"\n    {shown_line(entry.note)}", style="dim")
+    from pamexplorer.tui.widgets.timeline import message_line
+
     for exchange in entry.messages:
         text.append("\n")
         text.append_text(message_line(exchange.style, exchange.text, exchange.answer))
