@@ -9,10 +9,14 @@ exactly as written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 
-from pamexplorer.pam.codes import CodeInfo, describe
 from pamexplorer.pam.text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from pamexplorer.pam.codes import CodeInfo
 
 OK_MARK = "✓"
 FAIL_MARK = "✗"
@@ -33,6 +37,8 @@ def shown_line(text: str) -> str:
 
 def code_label(code: int) -> str:
     """``PAM_AUTH_ERR (7)``."""
+    from pamexplorer.pam.codes import describe  # the code table: not needed by the first frame
+
     return f"{describe(code).name} ({code})"
 
 

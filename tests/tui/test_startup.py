@@ -9,6 +9,7 @@ layer's ``list_services`` (the CLI's lister) finds.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -41,7 +42,9 @@ NOT_FOR_THE_FIRST_FRAME = (
     "pamexplorer.stack",
     "pamexplorer.engine",
     "pamexplorer.session",
+    "pamexplorer.pam.codes",
     "pamexplorer.pam.records",
+    "pamexplorer.tui.stack_rows",
     "pamexplorer.tui.widgets.timeline",
     "pamexplorer.tui.screens.transaction",
 )
@@ -64,7 +67,7 @@ def test_the_picker_lists_services_without_loading_the_stack_layer(
         capture_output=True,
         text=True,
         cwd=root,
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        env=dict(os.environ, PYTHONPATH=str(root)),
         check=False,
     )
     assert result.returncode == 0, result.stderr

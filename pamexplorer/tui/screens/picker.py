@@ -74,23 +74,24 @@ class PickerScreen(Screen[None]):
 
     def fill(self, query: str) -> None:
         services = self.query_one("#services", OptionList)
-        services.clear_options()
         needle = query.strip().lower()
+        options: list[Option] = []
         first: int | None = None
         for index, group in enumerate(self.groups):
             names = [n for n in group.services if needle in n.lower()]
             if not names:
                 continue
-            services.add_option(Option(Text(shown_line(group.title), style="bold"), disabled=True))
+            options.append(Option(Text(shown_line(group.title), style="bold"), disabled=True))
             for name in names:
-                services.add_option(Option(Text(f"  {shown_line(name)}"), id=f"{index}:{name}"))
                 if first is None:
-                    first = services.option_count - 1
+                    first = len(options)
+                options.append(Option(Text(f"  {shown_line(name)}"), id=f"{index}:{name}"))
         if first is None:
-            services.add_option(
+            options.append(
                 Option(Text(f"no service matches {shown_line(repr(query))}"), disabled=True)
             )
             self.query_one(StackView).clear_options()
+        services.set_options(options)  # one update, not one per service
         services.highlighted = first
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -2,13 +2,16 @@
 per type, include/substack marks; the rules of the type the current call runs are highlighted.
 
 The stack is read in a thread worker (service files, ELF headers of modules): never on the event
-loop. A highlighted rule is announced with :class:`StackView.RuleHighlighted`, so a screen can
-show the rule as written in its detail pane.
+loop. The rows, the stack layer and the code table load with the first stack read, not with the
+view (the service picker's first frame shows the view empty). A highlighted rule is announced
+with :class:`StackView.RuleHighlighted`, so a screen can show the rule as written in its detail
+pane.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,24 +22,22 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from pamexplorer.pam.codes import Function
 from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
-from pamexplorer.tui.stack_rows import (
-    CONTROL_WIDTH,
-    RowTrace,
-    StackRow,
-    action_text,
-    load_stack_rows,
-    outcome_text,
-    trace_rows,
-)
 
-if TYPE_CHECKING:  # the picker's preview shows no trace: these load with the first call
+if TYPE_CHECKING:  # loaded with the first stack read or the first call, not for the first frame
     from pamexplorer.pam.records import CallRecord, LogLine, ModuleCall, Trace
+    from pamexplorer.tui.stack_rows import RowTrace, StackRow
     from pamexplorer.tui.widgets.timeline import Entry
 
-#: The module type each call runs.
-MODULE_TYPE_OF = {f.value: f.module_type for f in Function}
+
+@cache
+def module_type_of(function: str) -> str | None:
+    """The module type a libpam call runs (``auth`` for ``pam_authenticate``)."""
+    from pamexplorer.pam.codes import Function
+
+    return next((f.module_type for f in Function if f.value == function), None)
+
+
 #: pam_chauthtok's passes (libpam adds the flag), named in a rule's detail.
 _PASSES = ((0x4000, "PAM_PRELIM_CHECK"), (0x2000, "PAM_UPDATE_AUTHTOK"))
 
@@ -105,13 +106,16 @@ def rule_line(
     highlighted: bool,
     traced: RowTrace | None = None,
     marks: bool = False,
-    width: int = CONTROL_WIDTH,
+    width: int | None = None,
 ) -> Text:
     """``  17 succ→23     pam_unix.so nullok``: the line, the control (cut to fit), the module,
     its status when it is not fine, the arguments dimmed. With the selected call's trace the
     module is followed by its code and libpam's action (``7 die``); the deciding rule is marked
     ``▶`` and stands out, a rule that did not run is dimmed. ``marks``: keep the marker column
     (a trace is shown); ``width``: the control column's width (the view's longest control)."""
+    from pamexplorer.tui.stack_rows import CONTROL_WIDTH, outcome_text
+
+    width = CONTROL_WIDTH if width is None else width
     decided = traced is not None and traced.decided
     not_run = traced is not None and not traced.ran
     text = Text("  " * row.depth, style="dim" if not_run else "")
@@ -184,6 +188,8 @@ def invocation_text(
     entry: ModuleCall, row: StackRow, hide_ms: bool, confdir: Path | None = None
 ) -> Text:
     """One invocation of the rule's module in a traced call, or why it did not run."""
+    from pamexplorer.tui.stack_rows import action_text
+
     text = Text("\n  ")
     passes = [name for bit, name in _PASSES if entry.flags & bit]
     if passes:
@@ -263,6 +269,8 @@ class StackView(OptionList):
 
     @work(thread=True, exclusive=True, group="stack")
     def read_stack(self, service: str, confdir: Path | None) -> None:
+        from pamexplorer.tui.stack_rows import load_stack_rows
+
         try:
             rows, error = load_stack_rows(service, confdir)
         except Exception as err:  # the stack layer never raises on bad files; keep it that way
@@ -287,9 +295,11 @@ class StackView(OptionList):
         call = self.call
         if call is None or call.trace is None:
             return None
-        return MODULE_TYPE_OF.get(call.function)
+        return module_type_of(call.function)
 
     def render_rows(self) -> None:
+        from pamexplorer.tui.stack_rows import CONTROL_WIDTH, trace_rows
+
         lines = self.lines or StackLines()
         keep = self.highlighted
         options: list[Option] = []
