@@ -28,7 +28,6 @@ from pamexplorer.engine.protocol import (
     Frame,
     MessageFrame,
     RecordEvent,
-    TraceEvent,
     ValueEvent,
     child_channel,
 )
@@ -62,8 +61,9 @@ class RemoteConversation:
 
 
 class ChildServer:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, recorder: int = -1) -> None:
         self.channel = channel
+        self.recorder = recorder  # the front end's flight recorder for the trace
         self.transaction: Transaction | None = None
 
     def serve(self) -> None:
@@ -109,12 +109,9 @@ class ChildServer:
         if self.transaction is not None:
             raise TransactionError("this engine child already started a transaction")
         self.transaction = child_transaction(
-            request, RemoteConversation(self.channel), self.send_trace
+            request, RemoteConversation(self.channel), self.recorder
         )
         return self.transaction.start()
-
-    def send_trace(self, events: str) -> None:
-        self.channel.send(TraceEvent(event="trace", events=events))
 
     def require(self) -> Transaction:
         if self.transaction is None:
@@ -125,8 +122,10 @@ class ChildServer:
         libpam.flush_stdio()
         frame = RecordEvent(event="record", record=record.to_dict())
         if isinstance(self.transaction, TracedTransaction):  # what the front end's trace needs
-            frame["trace_events"] = self.transaction.stream_rest()
             frame["trace_unavailable"] = self.transaction.unavailable
+            events = self.transaction.record_events()
+            if events:
+                frame["trace_events"] = events
         self.channel.send(frame)
 
     def reply_value(self, value: str | int | None) -> None:
@@ -156,14 +155,15 @@ def adopt_orphans() -> None:
     _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def become_child(proto_fd: int, output_fd: int) -> NoReturn:
+def become_child(proto_fd: int, output_fd: int, recorder_fd: int = -1) -> NoReturn:
     """Right after ``fork``: set the process up as an engine child, serve, and exit.
 
     The child leads a new session and process group (no controlling terminal: a module cannot
     open ``/dev/tty``, and ``kill(0, ...)`` reaches the child's own group only), adopts what
     its modules daemonize, and cannot dump core. stdin reads /dev/null, stdout and stderr go
-    to the output pipe, the protocol socket is fd 3 (close-on-exec: a program a module runs
-    does not get it), every other descriptor is closed, the environment is cut to
+    to the output pipe, the protocol socket is fd 3 and the trace's flight recorder fd 4 (both
+    close-on-exec: a program a module runs gets neither), every other descriptor is closed,
+    the environment is cut to
     :data:`INHERITED_ENV`, and signals are back to their defaults (SIGINT ignored: the front
     end decides when we stop, so that Ctrl-C there still lets ``pam_end`` run here). The first
     frame read is the front end's key (``protocol.child_channel``), before any module loads.
@@ -185,13 +185,16 @@ def become_child(proto_fd: int, output_fd: int) -> NoReturn:
         # stdout closed gets its socket there).
         proto = fcntl.fcntl(proto_fd, fcntl.F_DUPFD_CLOEXEC, 10)
         output = fcntl.fcntl(output_fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        recorder = fcntl.fcntl(recorder_fd, fcntl.F_DUPFD_CLOEXEC, 10) if recorder_fd >= 0 else -1
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.dup2(proto, 3, inheritable=False)
-        os.closerange(4, os.sysconf("SC_OPEN_MAX"))
-        ChildServer(child_channel(socket.socket(fileno=3))).serve()
+        if recorder >= 0:
+            recorder = os.dup2(recorder, 4, inheritable=False)
+        os.closerange(5 if recorder >= 0 else 4, os.sysconf("SC_OPEN_MAX"))
+        ChildServer(child_channel(socket.socket(fileno=3)), recorder).serve()
     except BaseException:
         code = 70
     finally:

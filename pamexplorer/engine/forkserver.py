@@ -12,6 +12,7 @@ their own; the process groups of those still running after :data:`SHUTDOWN_GRACE
 
 from __future__ import annotations
 
+import gc
 import os
 import selectors
 import signal
@@ -39,10 +40,22 @@ from pamexplorer.engine.spawning import (
 )
 
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
-from pamexplorer.pam import transaction as _transaction  # noqa: F401
+from pamexplorer.pam import transaction as _transaction
 
-# The trace shim and the code that assembles traces, loaded once before any fork.
+# The trace shim, loaded once before any fork.
 tracer.preload()
+
+
+def warm_up() -> None:
+    """Before the first fork: run the Python every child runs first (a transaction's setup;
+    no PAM call, no module), so that children start from specialised bytecode instead of each
+    redoing that, then freeze the heap, so that the children's garbage collections leave what
+    was here before the fork alone (fewer pages copied on write; measured about 0.1 ms less
+    per child)."""
+    for _ in range(16):
+        _transaction.Transaction("warm-up", None)
+        tracer.TracedTransaction("warm-up", None, assemble=False)
+    gc.freeze()
 
 
 class Terminated(Exception):
@@ -81,22 +94,22 @@ class ForkServer:
 
     def on_control(self) -> bool:
         try:
-            received = receive_control(self.control, 2)
+            received = receive_control(self.control, 3)
         except (ConnectionResetError, OSError):
             return False
         if received is None:
             return False
         frame, fds = received
-        if frame.get("op") == "spawn" and len(fds) == 2:
-            self.spawn(fds[0], fds[1])
+        if frame.get("op") == "spawn" and len(fds) in (2, 3):  # 2: no flight recorder
+            self.spawn(fds[0], fds[1], fds[2] if len(fds) == 3 else -1)
         for fd in fds:
             close_quietly(fd)
         return True
 
-    def spawn(self, proto_fd: int, output_fd: int) -> None:
+    def spawn(self, proto_fd: int, output_fd: int, recorder_fd: int) -> None:
         pid = os.fork()
         if pid == 0:
-            become_child(proto_fd, output_fd)
+            become_child(proto_fd, output_fd, recorder_fd)
         self.children.add(pid)
         pidfd = open_pidfd(pid)  # not reaped yet: surely this child
         try:
@@ -162,6 +175,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     fd = int(sys.argv[1])
     control = socket.socket(fileno=fd)
+    warm_up()
     server = ForkServer(control)
     try:
         server.serve()

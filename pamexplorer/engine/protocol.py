@@ -15,15 +15,17 @@ Requests (front end -> child): :class:`Hello`, :class:`StartRequest`, :class:`Ca
 :class:`SetItemRequest`, :class:`GetItemRequest`, :class:`PutenvRequest`, :class:`EndRequest`,
 and :class:`AnswersReply` to a conversation. Events (child -> front end):
 :class:`ConversationEvent`, :class:`RecordEvent` (a ``CallRecord`` as a dict),
-:class:`ValueEvent` (the reply to an item or environment request), :class:`ErrorEvent`,
-:class:`TraceEvent` (module invocations and log lines as they happen).
-The module's stdout and stderr travel on a separate pipe and are never parsed.
+:class:`ValueEvent` (the reply to an item or environment request), :class:`ErrorEvent`.
+The module's stdout and stderr travel on a separate pipe and are never parsed; the trace's
+events, as modules run, go to the flight recorder, a memfd read only after a crash
+(``engine.trace.collect``).
 
 **Front end <-> fork server** (a ``SOCK_SEQPACKET`` socket: one JSON object per packet, file
 descriptors attached with ``SCM_RIGHTS``). :class:`SpawnRequest` carries the child's protocol
-socket and the write end of its output pipe; the server answers :class:`Spawned` with a pidfd
-of the new child attached, and sends :class:`Exited` whenever a child ends. No module ever runs
-in the fork server, and its children close the control socket before anything else runs.
+socket, the write end of its output pipe and its flight recorder; the server answers
+:class:`Spawned` with a pidfd of the new child attached, and sends :class:`Exited` whenever a
+child ends. No module ever runs in the fork server, and its children close the control socket
+before anything else runs.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class StartRequest(TypedDict):
     items: dict[str, str]
     env: dict[str, str]
     #: Trace the modules (default true); the child assembles each record's trace itself
-    #: unless ``assemble`` is false (then the front end does, from :class:`TraceEvent` frames).
+    #: unless ``assemble`` is false (then the front end does, from the events each record
+    #: carries).
     trace: NotRequired[bool]
     assemble: NotRequired[bool]
 
@@ -125,18 +128,10 @@ class ConversationEvent(TypedDict):
 class RecordEvent(TypedDict):
     event: Literal["record"]
     record: dict[str, Any]  # ``CallRecord.to_dict()``
-    #: A tracing child: the call's trace events not streamed yet (JSON arrays as text), and
-    #: why there is no trace ("" when there is one).
+    #: A tracing child: the call's trace events (JSON arrays as text; see
+    #: ``TracedTransaction.record_events``), and why there is no trace ("" when there is one).
     trace_events: NotRequired[str]
     trace_unavailable: NotRequired[str]
-
-
-class TraceEvent(TypedDict):
-    """Trace events as they happen in a call (``engine/trace/pamtrace.c``): JSON arrays, as
-    text. A module's invocation is announced before the module runs."""
-
-    event: Literal["trace"]
-    events: str
 
 
 class ValueEvent(TypedDict):
@@ -149,7 +144,7 @@ class ErrorEvent(TypedDict):
     message: str
 
 
-Event = ConversationEvent | RecordEvent | ValueEvent | ErrorEvent | TraceEvent
+Event = ConversationEvent | RecordEvent | ValueEvent | ErrorEvent
 
 # -- front end <-> fork server -------------------------------------------------------------
 

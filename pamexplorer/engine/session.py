@@ -13,7 +13,7 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from pamexplorer.engine.errors import (
@@ -120,6 +120,7 @@ class Session:
         self.channel = child.channel
         self.out_fd = child.output
         self.pidfd = child.pidfd
+        self.recorder = child.recorder
         self.output = OutputCapture(child.output)
         _sessions.add(self)
         self.start_record: CallRecord | None = None
@@ -130,7 +131,7 @@ class Session:
         #: abort (the module may never return); otherwise ``end`` still runs pam_end.
         self.in_flight: str | None = None
         self._aborted = False
-        self._trace = TraceCollector()
+        self._trace = TraceCollector(recorder=child.recorder)
         self._lock = threading.RLock()  # requests, abort and close against each other
         self._exchanging = 0  # threads inside an exchange (at most one in correct use)
         self._close_pending = False
@@ -167,7 +168,9 @@ class Session:
             assemble=isinstance(self.server, DirectForker),
         )
         self._trace.begin(service, confdir)
-        record = self._record(frame, "pam_start")
+        # while the child runs pam_start, the stack the trace is assembled against is read
+        meanwhile = self._trace.prepare if trace and not frame["assemble"] else None
+        record = self._record(frame, "pam_start", meanwhile)
         self.start_record = record
         if record.code != 0:
             self.ended = True  # libpam released the handle; the child has nothing more to do
@@ -261,8 +264,10 @@ class Session:
         self.close()
 
     # -- the exchange loop --------------------------------------------------------------------
-    def _record(self, frame: Request, during: str) -> CallRecord:
-        reply = self._exchange(frame, during)
+    def _record(
+        self, frame: Request, during: str, meanwhile: Callable[[], object] | None = None
+    ) -> CallRecord:
+        reply = self._exchange(frame, during, meanwhile)
         if reply.get("event") != "record":
             raise EngineError(f"unexpected reply to {during}: {reply.get('event')!r}")
         record = CallRecord.from_dict(reply["record"])
@@ -277,7 +282,12 @@ class Session:
         value = reply.get("value")
         return value if value is None or isinstance(value, str | int) else str(value)
 
-    def _exchange(self, frame: Request, during: str) -> Frame:
+    def _exchange(
+        self, frame: Request, during: str, meanwhile: Callable[[], object] | None = None
+    ) -> Frame:
+        """Send ``frame`` and answer the child's conversations until its reply; ``meanwhile``
+        runs once the request is on its way (work the reply needs, done while the child
+        works)."""
         with self._lock:
             if self.crashed is not None:
                 raise self.crashed
@@ -288,7 +298,7 @@ class Session:
                 raise RequestInFlight(f"{during} while {running} is in flight")
             self._exchanging += 1
         try:
-            return self._converse_until_reply(frame, during)
+            return self._converse_until_reply(frame, during, meanwhile)
         finally:
             with self._lock:
                 self._exchanging -= 1
@@ -296,7 +306,9 @@ class Session:
             if close_now:
                 self._close()
 
-    def _converse_until_reply(self, frame: Request, during: str) -> Frame:
+    def _converse_until_reply(
+        self, frame: Request, during: str, meanwhile: Callable[[], object] | None = None
+    ) -> Frame:
         # A conversation that raises (Ctrl-C at a prompt included) gets its prompts refused,
         # but the call's reply is still read before the error is raised: the module sees
         # PAM_CONV_ERR, the call returns, and the next request gets its own reply. A
@@ -306,12 +318,11 @@ class Session:
         try:
             self.channel.send(frame)
             self.in_flight = during
+            if meanwhile is not None:
+                meanwhile()
             while True:
                 reply = self._receive(during)
                 event = reply.get("event")
-                if event == "trace":
-                    self._trace.feed(reply)
-                    continue
                 if event == "conversation":
                     if failure is not None:
                         self.channel.send(AnswersReply(op="answers", answers=[], abort=True))
@@ -439,5 +450,8 @@ class Session:
             if self.pidfd >= 0:
                 close_quietly(self.pidfd)
                 self.pidfd = -1
+            if self.recorder >= 0:
+                close_quietly(self.recorder)
+                self.recorder = self._trace.recorder = -1
         if not reaped:  # a crash collected the exit status already
             self.server.forget(self.pid)

@@ -46,6 +46,17 @@ class Child(NamedTuple):
     channel: Channel  # keyed: the hello went out already
     output: int  # read end of the module output pipe (non-blocking)
     pidfd: int  # readable once the child has exited; -1 where pidfds are missing
+    recorder: int  # the trace's flight recorder (a memfd the child writes); -1: none
+
+
+def flight_recorder() -> int:
+    """A new memfd for a child's trace events (``engine.trace.collect``); -1 where there are
+    no memfds. The child writes it as modules run; the front end reads it only when the child
+    died or hung mid-call."""
+    try:
+        return os.memfd_create("pamexplorer-trace", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return -1
 
 
 class Spawner(Protocol):
@@ -163,6 +174,7 @@ class DirectForker:
         self._reap()
         proto_ours, proto_child = socket.socketpair()
         out_r, out_w = os.pipe()
+        recorder = flight_recorder()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -172,13 +184,13 @@ class DirectForker:
             # Imported here, in the child: libpam is loaded in engine children only.
             from pamexplorer.engine.child import become_child
 
-            become_child(proto_child.fileno(), out_w)
+            become_child(proto_child.fileno(), out_w, recorder)
         self.unreaped.add(pid)
         proto_child.close()
         close_quietly(out_w)
         os.set_blocking(out_r, False)
         pidfd = open_pidfd(pid)  # not reaped yet: the pid is surely this child's
-        return Child(pid, front_end_channel(proto_ours), out_r, pidfd)
+        return Child(pid, front_end_channel(proto_ours), out_r, pidfd, recorder)
 
     def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None:
         try:
@@ -271,16 +283,19 @@ class ForkServerClient:
     def spawn(self) -> Child:
         proto_ours, proto_child = socket.socketpair()
         out_r, out_w = os.pipe()
+        recorder = flight_recorder()
+        fds = [proto_child.fileno(), out_w, *([recorder] if recorder >= 0 else [])]
         try:
             with self.recv_lock:
                 with self.send_lock:
-                    send_control(self.sock, SpawnRequest(op="spawn"), [proto_child.fileno(), out_w])
+                    send_control(self.sock, SpawnRequest(op="spawn"), fds)
                 while not self.spawned:
                     self._read_one(None)
                 pid, pidfd = self.spawned.pop(0)
         except BaseException:
             proto_ours.close()
             close_quietly(out_r)
+            close_quietly(recorder)
             raise
         finally:
             proto_child.close()
@@ -292,8 +307,9 @@ class ForkServerClient:
             proto_ours.close()
             close_quietly(out_r)
             close_quietly(pidfd)
+            close_quietly(recorder)
             raise
-        return Child(pid, channel, out_r, pidfd)
+        return Child(pid, channel, out_r, pidfd, recorder)
 
     def wait_exit(self, pid: int, timeout: float = 5.0) -> ExitStatus | None:
         """The child's exit status as the fork server reaped it, or None if it never came."""

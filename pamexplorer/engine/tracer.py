@@ -1,19 +1,20 @@
-"""The trace shim on the engine child's side (ctypes): load it, record, stream or take events.
+"""The trace shim on the engine child's side (ctypes): load it, record and take events.
 
 :func:`load` loads ``engine/trace/_pamtrace.so`` into a process that has libpam and patches
 libpam's GOT (see ``pamtrace.c``); it returns None when the shim cannot be used, and
 :func:`unavailable_reason` says why. :class:`TracedTransaction` is a :class:`Transaction` whose
 records carry a :class:`~pamexplorer.pam.records.Trace` (tests and benchmarks use it in their
-own process). In an engine child (:func:`child_transaction`) it also streams a copy of the raw
-events to the front end as they happen, so a crash or a hang still leaves the trace up to it;
-a child of the fork server leaves the assembly to the front end (``engine.trace.collect``).
+own process). In an engine child (:func:`child_transaction`) the shim also writes the raw
+events to the front end's flight recorder (a memfd) as they happen, so a crash or a hang still
+leaves the trace up to it; a child of the fork server leaves the assembly to the front end
+(``engine.trace.collect``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pamexplorer.engine.protocol import Frame
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from pamexplorer.engine.trace.assemble import TraceBuilder
 
 
-#: ``void sink(const char *events, size_t len)``: the shim hands it streamed events.
-SINK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
-
-
 class Shim:
     """The loaded shim's C API."""
 
@@ -46,7 +43,7 @@ class Shim:
         self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._take.restype = ctypes.c_void_p
         self._begin = dll.pt_begin
-        self._begin.argtypes = [SINK]
+        self._begin.argtypes = [ctypes.c_int]
         self._begin.restype = None
         self._end = dll.pt_end
         self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int]
@@ -54,6 +51,9 @@ class Shim:
         self._conversation = dll.pt_conversation
         self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
         self._conversation.restype = None
+        self.flush = dll.pt_flush
+        self.flush.restype = None
+        self.flush.argtypes = []
         self._release = dll.pt_release
         self._release.argtypes = [ctypes.c_int]
         self._release.restype = None
@@ -66,14 +66,14 @@ class Shim:
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
-    def begin(self, sink: Any) -> None:
-        """Record until :meth:`end`, handing a copy of the events to ``sink`` (a :data:`SINK`,
-        or None) as they happen."""
-        self._begin(sink)
+    def begin(self, recorder: int = -1) -> None:
+        """Record until :meth:`end`, writing a copy of the events to the descriptor
+        ``recorder`` as they happen (-1: none)."""
+        self._begin(recorder)
 
     def end(self, keep: bool) -> bytes:
-        """Stop recording and streaming; the events the stream did not carry. ``keep``: leave
-        every event of the call for :meth:`take`, else forget them."""
+        """Stop recording; every event of the call. ``keep``: also leave them for
+        :meth:`take`, else forget them."""
         address = self._end(self._size_ref, 1 if keep else 0)
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
@@ -148,12 +148,13 @@ class MarkingConversation:
 class TracedTransaction(Transaction):
     """A :class:`Transaction` whose records carry a trace (``record.trace``).
 
-    ``stream`` (an engine child's): called with a copy of the raw events (JSON arrays as
-    text) as they happen, to send them to the front end, so that it still has the trace up to
-    a crash or a hang (``engine.trace.collect``). ``assemble`` False: leave the records
-    without a trace, the front end assembles it from that stream (a long-lived front end has
-    the stack layer loaded and its files cached; a forked child would pay for both every
-    time).
+    ``recorder`` (an engine child's): a descriptor the shim writes a copy of the raw events to
+    as they happen (the front end's flight recorder), so that the front end still has the
+    trace up to a crash or a hang (``engine.trace.collect``); the events of each call are
+    read by the front end from there (without one they go with the record:
+    :meth:`record_events`). ``assemble`` False: leave the records without a trace, the front
+    end assembles it from those events (a long-lived front end has the stack layer loaded and
+    its files cached; a forked child would pay for both every time).
     """
 
     def __init__(
@@ -164,7 +165,7 @@ class TracedTransaction(Transaction):
         conversation: Conversation | None = None,
         items: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
-        stream: Callable[[str], None] | None = None,
+        recorder: int = -1,
         assemble: bool = True,
     ) -> None:
         self.shim = load()
@@ -173,60 +174,62 @@ class TracedTransaction(Transaction):
         if self.shim is not None:
             inner = self.marking = MarkingConversation(inner, self.shim)
         super().__init__(service, user, confdir, inner, items, env)
-        self.stream = stream
-        self._sink = SINK() if stream is None else SINK(self._hand_over)  # SINK(): NULL
+        self.recorder = recorder
         self.builder: TraceBuilder | None = None
-        if assemble or stream is None:
-            # imported here: a child that only streams never loads the stack layer
+        if assemble:
+            # imported here: a child that leaves the assembly to the front end never loads
+            # the stack layer
             from pamexplorer.engine.trace.assemble import TraceBuilder
 
             self.builder = TraceBuilder.for_service(service, confdir, unavailable_reason())
         self._slots: list[int] = []
-        #: Events of the last call the stream did not carry: the engine child sends them with
-        #: the record (:meth:`stream_rest`), one frame fewer per call.
-        self._rest = b""
+        #: The last call's events for the front end (see :meth:`record_events`).
+        self._events = b""
 
     @property
     def unavailable(self) -> str:
         """Why there is no trace ("" when there is one)."""
         return "" if self.shim is not None else unavailable_reason()
 
-    def stream_rest(self) -> str:
-        """The last call's events not streamed yet: JSON arrays, comma-separated (all ASCII:
-        the shim escapes every other byte)."""
-        rest, self._rest = self._rest, b""
-        return rest.rstrip(b",").decode("ascii")
+    def record_events(self) -> str:
+        """The last call's events the front end has no other way to get, sent with its record:
+        JSON arrays, comma-separated (all ASCII: the shim escapes every other byte). Only
+        without a flight recorder: all of them when the front end assembles the trace, else
+        pam_start's (the lookups it maps slots to rules with, should a later call crash)."""
+        events, self._events = self._events, b""
+        return events.rstrip(b",").decode("ascii")
 
-    def _traced(self, run: Any, *args: Any, live: bool = True) -> CallRecord:
+    def _traced(self, run: Any, *args: Any) -> CallRecord:
         shim = self.shim
         if shim is None:
             record: CallRecord = run(*args)
             return self._attach(record, b"")
+        if self.builder is None and self.recorder >= 0:
+            # An engine child whose front end assembles: record from pam_start on, every
+            # event in the flight recorder as it happens; nothing to do per call.
+            if self.started:
+                record = run(*args)
+                return record
+            shim.begin(self.recorder)
+            try:
+                record = run(*args)
+            finally:
+                shim.flush()  # pam_start's lookups
+            return record
         # Nothing is pending: the shim records only while a traced call runs, and every traced
         # call takes what it recorded.
-        shim.begin(self._sink if live else SINK())
+        shim.begin(self.recorder)
         keep = self.builder is not None
         try:
             record = run(*args)
         finally:
-            rest = shim.end(keep)
-        if self.stream is not None and (not keep or record.function == "pam_start"):
-            # with the record: all the front end assembles from, or the lookups it maps slots
-            # to rules with should a later call crash
-            self._rest = rest
+            events = shim.end(keep)
+        if self.recorder < 0 and (not keep or record.function == "pam_start"):
+            self._events = events
         return self._attach(record, shim.take() if keep else b"")
 
-    def _hand_over(self, data: int | None, size: int) -> None:
-        """The shim's sink: runs inside a module's call, so it never raises."""
-        if self.stream is None or not data:
-            return
-        try:
-            self.stream(ctypes.string_at(data, size).decode("ascii"))
-        except Exception:  # the front end is gone: go on recording for the record
-            pass
-
     def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
-        if self.builder is None:  # an engine child that only streams: it exits after pam_end
+        if self.builder is None:  # the front end assembles; this child exits after pam_end
             return record
         events = parse_events(raw)
         # Slots handed out during this transaction: at pam_start, and to transactions its
@@ -248,9 +251,7 @@ class TracedTransaction(Transaction):
         self._slots = []
 
     def start(self) -> CallRecord:
-        # pam_start runs no module function: its events (lookups, libpam's log lines) come
-        # with its record, none is streamed
-        return self._traced(super().start, live=False)
+        return self._traced(super().start)
 
     def call(self, function: Function, flags: int = 0) -> CallRecord:
         return self._traced(super().call, function, flags)
@@ -261,17 +262,14 @@ class TracedTransaction(Transaction):
         return self._traced(super().end)
 
 
-def child_transaction(
-    request: Frame, conversation: Conversation, send: Callable[[str], None]
-) -> Transaction:
+def child_transaction(request: Frame, conversation: Conversation, recorder: int) -> Transaction:
     """The transaction an engine child runs for a ``start`` request: traced, with the raw
-    events handed to ``send`` as they happen, unless the request says ``"trace": false``; the
-    records carry their trace unless it says ``"assemble": false``."""
+    events written to the descriptor ``recorder`` as they happen, unless the request says
+    ``"trace": false``; the records carry their trace unless it says ``"assemble": false``."""
     args = (request["service"], request.get("user"), request.get("confdir"))
     items = request.get("items") or {}
     env = request.get("env") or {}
     if request.get("trace", True) is False:
         return Transaction(*args, conversation, items, env)
     assemble = bool(request.get("assemble", True))
-    stream = send if load() is not None else None
-    return TracedTransaction(*args, conversation, items, env, stream=stream, assemble=assemble)
+    return TracedTransaction(*args, conversation, items, env, recorder, assemble)

@@ -96,8 +96,9 @@ def test_close_from_another_thread_kills_the_call_in_flight(
     assert not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], EngineCrashed)
     assert outcome[0].kind == "aborted"
-    # The worker closed the channel, the pipe and the pidfd, not the quitting thread.
-    assert len(os.listdir("/proc/self/fd")) == fds_before - 3
+    # The worker closed the channel, the pipe, the pidfd and the flight recorder, not the
+    # quitting thread.
+    assert len(os.listdir("/proc/self/fd")) == fds_before - 4
 
 
 def test_close_all_kills_calls_in_flight_and_ends_idle_sessions(

@@ -22,9 +22,10 @@ ServiceDir = Callable[[dict[str, str]], Path]
 FlaggedModule = Callable[[str, str, Sequence[str]], Path]
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "fork server"])
 @pytest.mark.parametrize("fault", ["segv", "hang"])
 def test_the_trace_reaches_up_to_a_crash_or_hang(
-    fault: str, flagged_module: FlaggedModule, service_dir: ServiceDir
+    fault: str, direct: bool, flagged_module: FlaggedModule, service_dir: ServiceDir
 ) -> None:
     logger = flagged_module("logger", LOGGER, ("-O1",))
     confdir = service_dir(
@@ -34,7 +35,7 @@ def test_the_trace_reaches_up_to_a_crash_or_hang(
             "auth required pam_deny.so\n"
         }
     )
-    engine = Engine(timeout=3 if fault == "hang" else 30, direct=True)
+    engine = Engine(timeout=3 if fault == "hang" else 30, direct=direct)
     with (
         engine.start("svc", "alice", str(confdir)) as session,
         pytest.raises(EngineCrashed) as crash,
@@ -45,7 +46,8 @@ def test_the_trace_reaches_up_to_a_crash_or_hang(
     permit, stuck = trace.modules
     assert (permit.line, permit.code, permit.action) == (1, 0, "ok")
     assert (stuck.line, stuck.code, stuck.action) == (2, None, "crashed")
-    # what the module logged before it died arrived: log lines are streamed as they happen
+    # what the module logged before it died arrived: the shim writes each event to the flight
+    # recorder as it happens
     assert [line.text for line in stuck.log][:2] == ["syslog last-words 1", "vsyslog last-words 2"]
     assert "trace" in crash.value.to_dict()
 

@@ -93,12 +93,13 @@ def _messages(record: CallRecord, events: Events) -> dict[int, tuple[Exchange, .
     return {seq: tuple(found) for seq, found in out.items()}
 
 
-_stacks: dict[tuple[str, str | None], tuple[tuple[object, ...], Stack]] = {}
+#: (service, confdir) -> (the places a resolved stack was read from, their state then, it)
+_stacks: dict[tuple[str, str | None], tuple[tuple[str, ...], tuple[object, ...], Stack]] = {}
 
 
-def _signature(stack: Stack, confdir: str | None) -> tuple[object, ...]:
-    """What a resolved stack was read from, as it is now: the files it came from or could come
-    from (a service file created since shadows another), their includes and modules."""
+def _places(stack: Stack, confdir: str | None) -> tuple[str, ...]:
+    """The files a resolved stack came from or could come from (a service file created since
+    shadows another), its includes and modules."""
     if confdir is not None:
         places = [os.path.join(confdir, stack.name), os.path.join(confdir, "other")]
     else:
@@ -112,14 +113,19 @@ def _signature(stack: Stack, confdir: str | None) -> tuple[object, ...]:
         places.extend(inc.file for inc in rule.origin)
         if rule.path:
             places.append(rule.path)
+    return tuple(sorted(set(places)))
+
+
+def _signature(places: tuple[str, ...]) -> tuple[object, ...]:
+    """What ``places`` are now (missing, or inode, mtime and size)."""
     out: list[object] = []
-    for place in sorted(set(places)):
+    for place in places:
         try:
             st = os.stat(place)
         except OSError:
-            out.append((place, None))
+            out.append(None)
             continue
-        out.append((place, st.st_ino, st.st_mtime_ns, st.st_size))
+        out.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 
@@ -128,12 +134,13 @@ def cached_stack(service: str, confdir: str | None) -> Stack:
     resolves once for its trace; resolving costs more than a fast transaction)."""
     key = (service, confdir)
     hit = _stacks.get(key)
-    if hit is not None and _signature(hit[1], confdir) == hit[0]:
-        return hit[1]
+    if hit is not None and _signature(hit[0]) == hit[1]:
+        return hit[2]
     stack = resolve(service, confdir)
     if len(_stacks) > 256:
         _stacks.clear()
-    _stacks[key] = (_signature(stack, confdir), stack)
+    places = _places(stack, confdir)
+    _stacks[key] = (places, _signature(places), stack)
     return stack
 
 

@@ -17,7 +17,15 @@ SOURCE = HERE / "pamtrace.c"
 #: Where the engine looks for the compiled shim.
 SHIM = HERE / "_pamtrace.so"
 NO_COMPILER = "built without a C compiler"
-CFLAGS = ("-shared", "-fPIC", "-O2", "-Wall", "-U_FORTIFY_SOURCE", "-fvisibility=hidden")
+CFLAGS = (
+    "-shared",
+    "-fPIC",
+    "-O2",
+    "-Wall",
+    "-U_FORTIFY_SOURCE",
+    "-fvisibility=hidden",
+    "-Wl,-z,now",
+)
 
 
 def find_compiler() -> str | None:

@@ -1,18 +1,29 @@
-"""The front end's half of a streamed trace (pure Python; no libpam, no stack layer).
+"""The front end's half of a trace (pure Python; no libpam, no stack layer).
 
-A tracing child streams the raw events as they happen in ``{"event": "trace", "events":
-"..."}`` frames (``protocol.TraceEvent``; see ``pamtrace.c``); each record frame carries the rest
-(``trace_events``: the shim's JSON arrays, as text) and ``trace_unavailable`` ("" when
-tracing, else why not). A child forked by a long-lived front end (the fork server's) leaves
-the assembly to the front end, which has the stack layer loaded and its files cached; a
-one-shot command's child assembles the trace itself and sends it in the record, so the command
-never loads the stack layer. Either way the front end keeps the stream to tell, when the child
-dies or hangs mid-call, how far the stack got.
+The shim in a tracing child writes every event (JSON arrays, see ``pamtrace.c``) to the
+session's flight recorder as it happens: a memfd the front end made for the child
+(``spawning.flight_recorder``), written with plain ``pwrite`` calls in C, with no frame and no
+Python per event. When a record frame arrives, the front end reads the call's events from the
+recorder, from where the last call's ended; when the child dies or hangs mid-call, it reads
+how far the stack got from there too. Each record frame says ``trace_unavailable`` ("" when
+tracing, else why not); a child without a recorder sends the events in the frame instead
+(``trace_events``).
+
+A child forked by a long-lived front end (the fork server's) leaves the assembly to the front
+end, which has the stack layer loaded and its files cached; a one-shot command's child
+assembles the trace itself and sends it in the record, so the command never loads the stack
+layer (the front end keeps pam_start's events to map slots to rules should a later call crash).
+
+A module can write to the recorder, as to anything else in its process (the shim's memory
+included): what is read there is parsed as untrusted input, and anything that is not the
+shim's makes the trace unreliable, never an error. The records' codes come on the
+authenticated channel only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,23 +37,34 @@ if TYPE_CHECKING:
     from pamexplorer.engine.trace.assemble import TraceBuilder
 
 
+#: The most of a flight recorder read for one call.
+RECORDER_READ_LIMIT = 16 << 20
+#: Why a trace read from the recorder is unreliable when it holds something else.
+GARBLED = "the flight recorder holds bytes that are not the shim's events"
+
+
 @dataclass
 class TraceCollector:
-    """The streamed events of one session: pam_start's (slot lookups) and the current call's."""
+    """The events of one session: pam_start's (slot lookups), the current call's, and where
+    the next call's begin in the flight recorder."""
 
     service: str = ""
     confdir: str | None = None
     #: None: the child said nothing (tracing off); "": on; else why it is unavailable.
     unavailable: str | None = None
     start_record: CallRecord | None = None
-    start_events: list[list[Any]] = field(default_factory=list)
-    events: list[list[Any]] = field(default_factory=list)
+    start_events: Events = field(default_factory=Events)
+    events: Events = field(default_factory=Events)
     builder: TraceBuilder | None = None
     #: The stack call in flight: (function, flags).
     in_flight: tuple[Function, int] | None = None
     #: Answers given at echo-off prompts: never shown in a trace (a module's arguments or log
     #: lines may repeat them).
     secrets: Secrets = field(default_factory=Secrets)
+    #: The flight recorder (a memfd the child writes; -1: none) and where the next call's
+    #: events begin in it.
+    recorder: int = -1
+    recorded: int = 0
 
     def begin(self, service: str, confdir: str | None) -> None:
         self.service, self.confdir = service, confdir
@@ -50,24 +72,30 @@ class TraceCollector:
     def note_answers(self, messages: Sequence[Message], answers: Sequence[str | None]) -> None:
         self.secrets.learn(messages, answers)
 
-    def feed(self, frame: dict[str, Any]) -> None:
-        """A ``trace`` frame: events streamed while a call runs (JSON arrays, as text)."""
-        self.unavailable = ""
-        events = frame.get("events")
-        if events:
-            self.events.extend(json.loads("[" + events + "]"))
-
     def feed_record(self, frame: dict[str, Any]) -> None:
-        """A ``record`` frame: the call's last events and whether the child traces at all."""
+        """A ``record`` frame: whether the child traces at all, and the call's events."""
         if "trace_unavailable" in frame:
             self.unavailable = str(frame["trace_unavailable"])
-        rest = frame.get("trace_events")
-        if rest:
-            self.events.extend(json.loads("[" + rest + "]"))
+        if self.unavailable != "":
+            return
+        sent = frame.get("trace_events")
+        self.events = parse_untrusted(str(sent) + ",")[0] if sent else self._read()
+
+    def _read(self) -> Events:
+        """The events the child recorded since the last read."""
+        if self.recorder < 0:
+            return Events()
+        try:
+            data = os.pread(self.recorder, RECORDER_READ_LIMIT, self.recorded)
+        except OSError:
+            return Events()
+        events, used = parse_untrusted(data.decode("ascii", "replace"))
+        self.recorded += used if not events.lost else len(data)
+        return events
 
     def attach(self, record: CallRecord) -> CallRecord:
-        """``record`` with its trace: the child's, or assembled here from the stream."""
-        events, self.events = self.events, []
+        """``record`` with its trace: the child's, or assembled here from its events."""
+        events, self.events = self.events, Events()
         if record.function == "pam_start":
             self.start_record, self.start_events = record, events
         self.in_flight = None
@@ -76,14 +104,15 @@ class TraceCollector:
         trace = (
             unavailable(self.unavailable)
             if self.unavailable
-            else self.secrets.scrub_trace(self._builder().add(record, _parsed(events)))
+            else self.secrets.scrub_trace(self.prepare().add(record, events))
         )
         # The session made this record a moment ago and nobody else holds it: set the trace
         # in place (dataclasses.replace costs more than a fast libpam call).
         object.__setattr__(record, "trace", trace)
         return record
 
-    def _builder(self) -> TraceBuilder:
+    def prepare(self) -> TraceBuilder:
+        """The builder, made on first use (the session asks while the child runs pam_start)."""
         if self.builder is None:
             # imported on first use: a one-shot command never needs the stack layer
             from pamexplorer.engine.trace.assemble import TraceBuilder
@@ -101,13 +130,52 @@ class TraceCollector:
             return None
         builder = self.builder
         if builder is None:  # the child assembled so far: map the slots here, now
-            builder = self._builder()
-            builder.add(self.start_record, _parsed(self.start_events))
+            builder = self.prepare()
+            builder.add(self.start_record, self.start_events)
         function, flags = self.in_flight
-        return self.secrets.scrub_trace(builder.crashed(function, flags, _parsed(self.events)))
+        events = self._read()
+        return self.secrets.scrub_trace(builder.crashed(function, flags, events))
 
 
-def _parsed(raw_events: list[list[Any]]) -> Events:
+def parse_untrusted(text: str) -> tuple[Events, int]:
+    """The events in ``text`` (JSON arrays, each followed by a comma) up to the first thing
+    that is not one, and how many characters they took. Anything that is not a shim event is
+    noted in ``Events.lost`` (:data:`GARBLED`): the shim writes whole events only."""
     events = Events()
-    events.extend(raw_events)
-    return events
+    if not text:
+        return events, 0
+    if text.endswith(","):  # the usual case: whole events only
+        try:
+            raw = json.loads("[" + text[:-1] + "]")
+        except ValueError:
+            pass
+        else:
+            if _extend(events, raw):
+                return events, len(text)
+            events = Events()  # one of them is not the shim's: the slow way, to keep the rest
+    decoder = json.JSONDecoder()
+    at = 0
+    while at < len(text):
+        try:
+            event, end = decoder.raw_decode(text, at)
+        except ValueError:
+            event, end = None, at
+        if not text.startswith(",", end):
+            events.lost.append(GARBLED)
+            break
+        if not _extend(events, [event]):
+            break
+        at = end + 1
+    return events, at
+
+
+def _extend(events: Events, raw: Any) -> bool:
+    """Add ``raw`` (parsed JSON) to ``events``; False (and noted) when it is not shim events."""
+    try:
+        if not isinstance(raw, list) or not all(isinstance(e, list) and e for e in raw):
+            raise TypeError("not a list of events")
+        events.extend(raw)
+    except (TypeError, ValueError, IndexError, KeyError):
+        events.lost.append(GARBLED)
+        return False
+    return True

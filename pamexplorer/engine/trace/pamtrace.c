@@ -13,9 +13,11 @@
  *   then forward to the real function exactly as without the shim.
  *
  * Events are JSON arrays, each followed by a comma, in a buffer the caller takes with
- * pt_take(); with a sink given to pt_begin(), a copy also goes to the sink as they happen (an
- * invocation's start and every log line at once): the engine child sends it to the front end
- * on its authenticated channel, so a crash or a hang leaves the trace up to it.
+ * pt_take() or pt_end(); with a descriptor given to pt_begin(), they are also written to it as
+ * they happen (every event but pam_start's lookups at once; those at pt_flush or pt_end): the
+ * engine child gives the front end's flight recorder (a memfd), which the front end reads the
+ * events of each call from, and those of a call that crashed or hung, with no frame and no
+ * Python call per event.
  * Bytes >= 0x80 in strings are written as \u00XX (the reader maps them back through latin-1).
  */
 #define _GNU_SOURCE
@@ -73,10 +75,14 @@ static struct slot slots[NSLOTS];
 static int slot_cursor;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-typedef void (*pt_sink)(const char *data, size_t len);
+/* What the flight recorder may hold per process: enough for any real stack, bounded against
+ * a module that logs without end (the events of each call still come with its record). */
+#define RECORDER_LIMIT (16u << 20)
 
 static volatile int recording;
-static pt_sink sink;
+static int sink_fd = -1;
+static size_t recorded; /* bytes written to the flight recorder so far */
+static int recorder_full;
 static long next_seq;
 static __thread long current_stack[MAX_DEPTH];
 static __thread int depth;
@@ -84,7 +90,8 @@ static __thread int depth;
 struct buffer {
     char *data;
     size_t len, cap;
-    size_t sent; /* how much of it the stream already carried */
+    size_t call; /* where the events of the call under way begin */
+    size_t sent; /* how much of it the flight recorder already has */
 };
 static struct buffer buffers[2];
 static int active; /* the buffer being written; the other one was handed out by pt_take */
@@ -159,24 +166,36 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Hand what the sink has not had yet to it (lock held on entry and on return; released
- * around the call, which runs Python code: a copy is handed out, the buffer may move). The
- * events stay in the buffer for pt_take. */
+/* Write what the flight recorder does not have yet to it (lock held). Plain write(2): no
+ * Python runs inside a module's call, and nothing is lost when the process dies next. */
 static void flush_locked(void) {
     struct buffer *b = &buffers[active];
-    pt_sink to = sink;
-    if (!to || b->len <= b->sent)
+    if (sink_fd < 0 || recorder_full || b->len <= b->sent)
         return;
-    size_t n = b->len - b->sent - 1; /* without the last comma */
-    char *copy = malloc(n);
-    if (!copy)
-        return;
-    memcpy(copy, b->data + b->sent, n);
+    const char *from = b->data + b->sent;
+    size_t left = b->len - b->sent;
     b->sent = b->len;
-    pthread_mutex_unlock(&lock);
-    to(copy, n);
-    pthread_mutex_lock(&lock);
-    free(copy);
+    if (recorded + left > RECORDER_LIMIT) {
+        static const char full[] = "[\"X\",\"the flight recorder is full\"],";
+        (void)!pwrite(sink_fd, full, sizeof full - 1, (off_t)recorded);
+        recorder_full = 1;
+        return;
+    }
+    int saved = errno;
+    while (left > 0) {
+        /* at our own offset: a module moving the descriptor's offset moves nothing here */
+        ssize_t n = pwrite(sink_fd, from, left, (off_t)recorded);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            recorder_full = 1; /* gone or failing: not tried again */
+            break;
+        }
+        from += n;
+        left -= (size_t)n;
+        recorded += (size_t)n;
+    }
+    errno = saved;
 }
 
 static long current(void) { return depth > 0 ? current_stack[depth - 1] : -1; }
@@ -398,6 +417,7 @@ static int slot_call(int n, void *pamh, int flags, int argc, const char **argv) 
     put_str(b, ",");
     put_long(b, ended - began);
     put_str(b, "],");
+    flush_locked();
     pthread_mutex_unlock(&lock);
     errno = saved;
     return code;
@@ -520,45 +540,56 @@ PT_EXPORT int pt_install(void) {
     return result < 0 ? -2 : result;
 }
 
+static void start_over(void) {
+    active ^= 1;
+    buffers[active].len = 0;
+    buffers[active].call = 0;
+    buffers[active].sent = 0;
+}
+
 /* The events recorded since the last call: a pointer valid until the next pt_take. */
 PT_EXPORT const char *pt_take(size_t *len) {
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
-    active ^= 1;
-    buffers[active].len = 0;
-    buffers[active].sent = 0;
+    start_over();
     *len = b->len;
     const char *data = b->data ? b->data : "";
     pthread_mutex_unlock(&lock);
     return data;
 }
 
-/* One traced call, in two calls from Python: pt_begin(sink) records (and hands a copy to sink
- * as events happen, or none: NULL); pt_end(&len, keep) stops both and returns what the sink did
- * not get (now counted as had). keep 0 also forgets the events (a caller that only streams has
- * no use for them); keep 1 leaves them for pt_take. */
-PT_EXPORT void pt_begin(pt_sink to) {
+/* One traced call, in two calls from Python: pt_begin(fd) records (and writes a copy to fd as
+ * events happen, or nowhere: -1); pt_end(&len, keep) stops both and returns every event of the
+ * call. keep 0 also forgets them (a caller that sends them on has no use for them); keep 1
+ * leaves them for pt_take. */
+PT_EXPORT void pt_begin(int fd) {
     pthread_mutex_lock(&lock);
-    sink = to;
+    struct buffer *b = &buffers[active];
+    b->call = b->len;
+    b->sent = b->len;
+    sink_fd = fd;
     pthread_mutex_unlock(&lock);
     recording = 1;
+}
+
+/* Write what the flight recorder does not have yet (pam_start's lookups are not written as
+ * they happen: they come in dozens, before any module runs). */
+PT_EXPORT void pt_flush(void) {
+    pthread_mutex_lock(&lock);
+    flush_locked();
+    pthread_mutex_unlock(&lock);
 }
 
 PT_EXPORT const char *pt_end(size_t *len, int keep) {
     recording = 0;
     pthread_mutex_lock(&lock);
-    sink = NULL;
+    flush_locked();
+    sink_fd = -1;
     struct buffer *b = &buffers[active];
-    const char *data = b->data ? b->data + b->sent : "";
-    *len = b->len - b->sent;
-    if (keep) {
-        b->sent = b->len;
-    } else {
-        /* hand the bytes out from the other buffer: this one starts over */
-        active ^= 1;
-        buffers[active].len = 0;
-        buffers[active].sent = 0;
-    }
+    const char *data = b->data ? b->data + b->call : "";
+    *len = b->len - b->call;
+    if (!keep)
+        start_over(); /* hand the bytes out from the other buffer: this one starts over */
     pthread_mutex_unlock(&lock);
     return data;
 }
@@ -576,6 +607,7 @@ PT_EXPORT void pt_conversation(int n, long long waited_ns) {
     put_str(b, ",");
     put_long(b, waited_ns);
     put_str(b, "],");
+    flush_locked();
     pthread_mutex_unlock(&lock);
 }
 
