@@ -94,7 +94,7 @@ def shown_arg(arg: str, confdir: Path | None) -> str:
 
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
-    from pamexplorer.stack.resolve import SYSTEM_PAM_DIRS
+    from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
 
     p = Path(path)
     for base in (confdir, *map(Path, SYSTEM_PAM_DIRS)):
