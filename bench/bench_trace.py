@@ -5,7 +5,8 @@
 1. Through the engine (fork server), as every face runs a transaction: a traced vs an
    untraced session, same calls (pam_start_confdir + pam_authenticate + pam_acct_mgmt +
    pam_end on a pam_permit service), interleaved in rounds so both see the same machine;
-   the child's recording and streaming and the front end's assembly included. target <= 1.10x
+   the child's recording (events written to the flight recorder) and the front end's reading
+   and assembly included. target <= 1.10x
 2. In-process, for the record: ``TracedTransaction`` vs ``Transaction``. There the trace's
    Python assembly (rules, dispatcher, records: ~0.1 ms) is not hidden behind a fork, so the
    ratio is far above the engine's; no target.
@@ -44,14 +45,20 @@ def interleaved(
     first: Callable[[int], float], second: Callable[[int], float], count: int, rounds: int = 20
 ) -> tuple[float, float, float]:
     """(seconds per unit of ``first``, of ``second``, median of the per-round ratios), run in
-    alternating rounds: the median ratio shrugs off a burst of load from other processes."""
+    alternating rounds, each pair in the other order than the last (ABBA: a load that grows or
+    fades during a pair does not always favour the same side); the median ratio shrugs off a
+    burst of load from other processes."""
     first(max(1, count // 20))
     second(max(1, count // 20))
     per_round = max(1, count // rounds)
     a = b = 0.0
     ratios = []
-    for _ in range(rounds):
-        x, y = first(per_round), second(per_round)
+    for n in range(rounds):
+        if n % 2:
+            y = second(per_round)
+            x = first(per_round)
+        else:
+            x, y = first(per_round), second(per_round)
         a, b = a + x, b + y
         ratios.append(x / y)
     return a / (per_round * rounds), b / (per_round * rounds), statistics.median(ratios)

@@ -14,7 +14,6 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -257,6 +256,8 @@ class ForkServerClient:
     """The front end's connection to its fork server (one per process, started lazily)."""
 
     def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+        import subprocess  # here: a one-shot command that forks its children never needs it
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = child_environment(os.environ)
         env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(pamexplorer.__file__)))
@@ -366,6 +367,8 @@ class ForkServerClient:
         for _, pidfd in self.spawned:
             close_quietly(pidfd)
         self.spawned.clear()
+        import subprocess
+
         try:
             self.process.wait(timeout=SHUTDOWN_GRACE + 3)
         except subprocess.TimeoutExpired:

@@ -13,6 +13,7 @@ leaves the trace up to it; a child of the fork server leaves the assembly to the
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -95,12 +96,12 @@ def load() -> Shim | None:
     global _shim, _reason
     if _shim is not None or _reason:
         return _shim
-    if not SHIM.exists():
+    if not os.path.exists(SHIM):
         _reason = NO_COMPILER
         return None
     libpam.lib.dll  # noqa: B018 - libpam must be loaded before its GOT can be patched
     try:
-        shim = Shim(str(SHIM))
+        shim = Shim(SHIM)
     except OSError as err:
         _reason = f"the trace shim does not load: {err}"
         return None

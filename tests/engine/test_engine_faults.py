@@ -176,6 +176,7 @@ def test_fork_server_environment_is_clean(monkeypatch: pytest.MonkeyPatch) -> No
         child.channel.close()
         os.close(child.output)
         os.close(child.pidfd)
+        os.close(child.recorder)
         raw = Path(f"/proc/{server.process.pid}/environ").read_bytes()
     finally:
         server.close()
@@ -187,6 +188,24 @@ def test_fork_server_environment_is_clean(monkeypatch: pytest.MonkeyPatch) -> No
     for key, value in env.items():
         if key in os.environ and key not in allowed and not key.startswith("LC_"):
             raise AssertionError(f"{key}={value} came from the client environment")
+
+
+def test_the_fork_server_runs_no_module_and_keeps_no_recorder(
+    engine: Engine, service_dir: ServiceDir
+) -> None:
+    """Its warm-up before the first fork builds transactions without starting one: libpam
+    and the shim are loaded there, a module never is; each child's flight recorder is closed
+    in the server once the child has it."""
+    from pamexplorer.engine.client import fork_server
+
+    confdir = service_dir({"ok": "auth required pam_permit.so\naccount required pam_deny.so\n"})
+    still_works(engine, confdir)
+    pid = fork_server().process.pid
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "libpam.so" in maps and "_pamtrace.so" in maps
+    assert "/security/pam_" not in maps
+    held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert not [target for target in held if "pamexplorer-trace" in target], held
 
 
 def test_requests_after_end_are_refused(engine: Engine, service_dir: ServiceDir) -> None:

@@ -17,4 +17,4 @@ def trace_shim() -> Path:
         problem = build_shim()
         if problem:
             pytest.fail(f"cannot build the trace shim: {problem}")
-    return SHIM
+    return Path(SHIM)

@@ -24,7 +24,7 @@ def shim() -> Path:
         problem = build_shim()
         if problem:
             pytest.fail(f"cannot build the trace shim: {problem}")
-    return SHIM
+    return Path(SHIM)
 
 
 @pytest.fixture(scope="session")

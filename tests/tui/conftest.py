@@ -81,7 +81,7 @@ def shim() -> Path:
         problem = build_shim()
         if problem:
             pytest.fail(f"cannot build the trace shim: {problem}")
-    return SHIM
+    return Path(SHIM)
 
 
 def explorer(

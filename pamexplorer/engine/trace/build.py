@@ -1,22 +1,21 @@
 """Compile the trace shim (``pamtrace.c`` -> ``_pamtrace.so`` next to it).
 
-Used by the install's build hook (``hatch_build.py``) and by the tests; needs no hatchling.
-Without a C compiler nothing is built and every face says :data:`NO_COMPILER`.
+Used by the install's build hook (``hatch_build.py``, which loads this file by its path: it
+imports nothing from the package) and by the tests. Without a C compiler nothing is built and
+every face says :data:`NO_COMPILER`. An engine child reads :data:`SHIM` from here: what only
+building needs (a compiler run, temporary files) is imported by the functions that build.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "pamtrace.c"
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, "pamtrace.c")
 #: Where the engine looks for the compiled shim.
-SHIM = HERE / "_pamtrace.so"
+SHIM = os.path.join(HERE, "_pamtrace.so")
 NO_COMPILER = "built without a C compiler"
+Place = str | os.PathLike[str]
 CFLAGS = (
     "-shared",
     "-fPIC",
@@ -29,23 +28,29 @@ CFLAGS = (
 
 
 def find_compiler() -> str | None:
+    import shutil
+
     for name in (os.environ.get("CC", ""), "cc", "gcc", "clang"):
         if name and (found := shutil.which(name)):
             return found
     return None
 
 
-def build_shim(dest: Path = SHIM, source: Path = SOURCE) -> str | None:
+def build_shim(dest: Place = SHIM, source: Place = SOURCE) -> str | None:
     """Compile ``source`` into ``dest`` (atomically); None when done, else why not."""
+    import subprocess
+    import tempfile
+
     cc = find_compiler()
     if cc is None:
         return NO_COMPILER
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pamtrace-", suffix=".so", dir=dest.parent)
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".pamtrace-", suffix=".so", dir=folder)
     os.close(fd)
     try:
         done = subprocess.run(
-            [cc, *CFLAGS, "-o", tmp, str(source), "-ldl", "-lpthread"],
+            [cc, *CFLAGS, "-o", tmp, os.fspath(source), "-ldl", "-lpthread"],
             capture_output=True,
             text=True,
             check=False,
@@ -60,9 +65,9 @@ def build_shim(dest: Path = SHIM, source: Path = SOURCE) -> str | None:
             os.unlink(tmp)
 
 
-def shim_current(dest: Path = SHIM, source: Path = SOURCE) -> bool:
+def shim_current(dest: Place = SHIM, source: Place = SOURCE) -> bool:
     """The shim exists and is not older than its source."""
     try:
-        return dest.stat().st_mtime_ns >= source.stat().st_mtime_ns
+        return os.stat(dest).st_mtime_ns >= os.stat(source).st_mtime_ns
     except OSError:
         return False
