@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib
 import os
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -126,7 +127,12 @@ class PamExplorerApp(App[int]):
 
     def on_ready(self) -> None:
         """Warm the engine once the first screen shows, so the first pam_start is quick."""
-        self.run_worker(self.engine.prestart(), group="prestart", exit_on_error=False)
+        self.run_worker(self._prestart(), group="prestart", exit_on_error=False)
+
+    async def _prestart(self) -> None:
+        # the engine's modules load in a thread: the first screen answers keys meanwhile
+        await asyncio.to_thread(importlib.import_module, "pamexplorer.engine")
+        await self.engine.prestart()
 
     @on(TransactionOpened)
     def transaction_opened(self, message: TransactionOpened) -> None:
