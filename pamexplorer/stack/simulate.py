@@ -304,11 +304,6 @@ class Simulator:
         if self.source is None:
             self.source = ConfiguredCodes(self.overrides)
 
-    def rule_code(self, rule: Rule, function: Function, pass_: str | None) -> tuple[int, bool]:
-        """(code, assumed) for ``rule`` in ``function`` (pass ``prelim``/``update``)."""
-        assert self.source is not None
-        return self.source(rule, function, pass_)
-
     def chain(self, function: Function) -> tuple[tuple[Rule, ...], bool]:
         own = self.stack.own_chain(function.module_type)
         if own:
@@ -377,14 +372,14 @@ class Simulator:
                 None,
             )
         decider: int | None = None
+        steps: list[PathStep] = []
         if former is not None:
             self._former = None
             skip, impression, status = former.depth, former.impression, former.status
-            substates, steps = former.substates, list[PathStep]()
+            substates = former.substates
         else:
             skip, impression, status = 0, _UNDEF, _MUST_FAIL
             substates = {0: (_UNDEF, _MUST_FAIL, None)}
-            steps = list[PathStep]()
 
         def not_run(index: int, why: str) -> None:
             rule = chain[index]
@@ -396,6 +391,9 @@ class Simulator:
                     )
                 )  # fmt: skip
 
+        source = self.source
+        assert source is not None
+        module_type = function.module_type
         prev_level = 0
         n = len(chain)
         i = 0
@@ -412,7 +410,7 @@ class Simulator:
                 continue
             if prev_level < level:
                 substates[level] = (impression, status, decider)
-            retval, assumed = self.rule_code(rule, function, pass_)
+            retval, assumed = source(rule, function, pass_)
             if retval == _INCOMPLETE:
                 saved: dict[int, _State] = {k: (a, b, None) for k, (a, b, _) in substates.items()}
                 self._former = _Former(function, i, impression, status, saved, [])
@@ -434,7 +432,7 @@ class Simulator:
                 for j in range(i + 1, n):
                     not_run(j, "the stack waits (PAM_INCOMPLETE)")
                 return retval, steps, "", steps[-1]
-            key = (is_other, function.module_type, i)
+            key = (is_other, module_type, i)
             cached = retval
             if frozen_by is not None:
                 cached = self._cache.get(key, retval)
@@ -517,12 +515,13 @@ class Simulator:
                     rule=rule,
                 )
             )
-            where = f"{rule.file.rsplit('/', 1)[-1]}:{rule.line}"
-            for j in skipped:
-                not_run(j, f"skipped by the jump at {where}")
-            for j in ended:
-                what = "substack" if level else "stack"
-                not_run(j, f"{where} ({label}) ended the {what}")
+            if skipped or ended:
+                where = f"{rule.file.rsplit('/', 1)[-1]}:{rule.line}"
+                for j in skipped:
+                    not_run(j, f"skipped by the jump at {where}")
+                for j in ended:
+                    what = "substack" if level else "stack"
+                    not_run(j, f"{where} ({label}) ended the {what}")
             prev_level = level
             i += 1
         if status == _SUCCESS and impression != _POSITIVE:

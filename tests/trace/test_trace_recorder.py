@@ -15,7 +15,7 @@ import pytest
 
 from pamexplorer.engine import Engine, EngineCrashed, spawning
 from pamexplorer.engine.spawning import DirectForker
-from pamexplorer.engine.trace.collect import GARBLED, parse_untrusted
+from pamexplorer.engine.trace.events import GARBLED, parse_untrusted
 from pamexplorer.pam.codes import Code, Function
 
 ServiceDir = Callable[[dict[str, str]], Path]
@@ -161,3 +161,23 @@ def test_recorder_text_is_parsed_as_untrusted(
     events, taken = parse_untrusted(text)
     assert (len(events.log) + len(events.invocations), taken) == (count, used)
     assert (GARBLED in events.lost) is garbled
+
+
+def test_a_service_started_again_is_mapped_again_once_its_file_changed(
+    service_dir: ServiceDir,
+) -> None:
+    """The same pam_start events on the same stack reuse the map made of them; a changed file
+    is a new stack, mapped anew (the lookups' text is the same: one module, one function)."""
+    engine = Engine(timeout=30)
+    confdir = service_dir({"svc": "auth required pam_permit.so\n"})
+
+    def first_module() -> tuple[str, str]:
+        with engine.start("svc", "alice", str(confdir)) as session:
+            record = session.call(Function.AUTHENTICATE)
+        assert record.trace is not None and record.trace.status == "traced"
+        module = record.trace.modules[0]
+        return module.control, module.action
+
+    assert first_module() == first_module() == ("required", "ok")
+    (confdir / "svc").write_text("auth sufficient pam_permit.so\n")
+    assert first_module() == ("sufficient", "done")

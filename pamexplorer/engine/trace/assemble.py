@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from pamexplorer.engine.trace.events import Events, Invocation
+from pamexplorer.engine.trace.events import Events, Invocation, parse_untrusted
 from pamexplorer.pam.codes import Code, Function, code_name
 from pamexplorer.pam.operation import Operation
 from pamexplorer.pam.records import (
@@ -93,8 +93,32 @@ def _messages(record: CallRecord, events: Events) -> dict[int, tuple[Exchange, .
     return {seq: tuple(found) for seq, found in out.items()}
 
 
-#: (service, confdir) -> (the places a resolved stack was read from, their state then, it)
-_stacks: dict[tuple[str, str | None], tuple[tuple[str, ...], tuple[object, ...], Stack]] = {}
+@dataclass(frozen=True)
+class _StartMap:
+    """What ``TraceBuilder._start`` made of one pam_start's events on one stack: the same
+    events text on the same stack always makes the same, so it is kept with the stack."""
+
+    trace: Trace
+    unreliable: str
+    handlers: dict[int, tuple[Rule, str]]
+    functions: dict[tuple[int, str], int | None]
+    module_paths: dict[int, str]
+    loaded: dict[int, bool]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """A resolved stack, the places it was read from and their state then, and the pam_start
+    maps made on it ((code, events text) -> map)."""
+
+    places: tuple[str, ...]
+    signature: tuple[object, ...]
+    stack: Stack
+    starts: dict[tuple[int, str], _StartMap] = field(default_factory=dict)
+
+
+#: (service, confdir) -> the stack resolved for it
+_stacks: dict[tuple[str, str | None], _Cached] = {}
 
 
 def _places(stack: Stack, confdir: str | None) -> tuple[str, ...]:
@@ -132,16 +156,20 @@ def _signature(places: tuple[str, ...]) -> tuple[object, ...]:
 def cached_stack(service: str, confdir: str | None) -> Stack:
     """``resolve(service, confdir)``, reused while none of its files changed (a transaction
     resolves once for its trace; resolving costs more than a fast transaction)."""
+    return _cached(service, confdir).stack
+
+
+def _cached(service: str, confdir: str | None) -> _Cached:
     key = (service, confdir)
     hit = _stacks.get(key)
-    if hit is not None and _signature(hit[0]) == hit[1]:
-        return hit[2]
+    if hit is not None and _signature(hit.places) == hit.signature:
+        return hit
     stack = resolve(service, confdir)
     if len(_stacks) > 256:
         _stacks.clear()
     places = _places(stack, confdir)
-    _stacks[key] = (places, _signature(places), stack)
-    return stack
+    _stacks[key] = entry = _Cached(places, _signature(places), stack)
+    return entry
 
 
 @dataclass
@@ -164,11 +192,40 @@ class TraceBuilder:
     _used: dict[tuple[int, str | None], Invocation] = field(default_factory=dict)
     _asked: list[Rule] = field(default_factory=list)
     _realpaths: dict[str, str] = field(default_factory=dict)
+    #: pam_start maps already made on this stack (see :meth:`add_text`)
+    _starts: dict[tuple[int, str], _StartMap] = field(default_factory=dict)
 
     @classmethod
     def for_service(cls, service: str, confdir: str | None, unavailable: str = "") -> TraceBuilder:
-        stack = None if unavailable else cached_stack(service, confdir)
-        return cls(stack, unavailable)
+        if unavailable:
+            return cls(None, unavailable)
+        entry = _cached(service, confdir)
+        return cls(entry.stack, _starts=entry.starts)
+
+    def add_text(self, record: CallRecord, text: str) -> Trace:
+        """:meth:`add` for events as the child wrote them (untrusted: see
+        ``events.parse_untrusted``). A pam_start whose events this stack has seen before is
+        not parsed or mapped again: the map it made is reused (the slots a child hands out
+        are the same every time, so a service started again writes the same text)."""
+        if record.function != "pam_start" or self.stack is None or self.unavailable_reason:
+            return self.add(record, parse_untrusted(text)[0])
+        key = (record.code, text)
+        known = self._starts.get(key)
+        if known is None:
+            trace = self.add(record, parse_untrusted(text)[0])
+            if len(self._starts) > 64:
+                self._starts.clear()
+            self._starts[key] = _StartMap(
+                trace, self.unreliable, self.handlers, self.functions, self.module_paths,
+                self.loaded,
+            )  # fmt: skip
+            return trace
+        self.unreliable = known.unreliable
+        self.handlers, self.functions = known.handlers, known.functions
+        self.module_paths, self.loaded = known.module_paths, known.loaded
+        if record.code == 0 and not self.unreliable:
+            self.simulator = Simulator(self.stack, source=self._code)
+        return known.trace
 
     # -- per record -------------------------------------------------------------------------
     def add(self, record: CallRecord, events: Events) -> Trace:

@@ -22,13 +22,12 @@ authenticated channel only.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pamexplorer.engine.trace.events import Events
+from pamexplorer.engine.trace.events import parse_untrusted
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.records import CallRecord, Message, Trace, unavailable
 from pamexplorer.pam.secrets import Secrets
@@ -39,22 +38,22 @@ if TYPE_CHECKING:
 
 #: The most of a flight recorder read for one call.
 RECORDER_READ_LIMIT = 16 << 20
-#: Why a trace read from the recorder is unreliable when it holds something else.
-GARBLED = "the flight recorder holds bytes that are not the shim's events"
 
 
 @dataclass
 class TraceCollector:
     """The events of one session: pam_start's (slot lookups), the current call's, and where
-    the next call's begin in the flight recorder."""
+    the next call's begin in the flight recorder. Events are kept as the text the child wrote
+    (JSON arrays, each followed by a comma) and parsed by the builder, which needs no parse
+    for a pam_start it has seen before (``TraceBuilder.add_text``)."""
 
     service: str = ""
     confdir: str | None = None
     #: None: the child said nothing (tracing off); "": on; else why it is unavailable.
     unavailable: str | None = None
     start_record: CallRecord | None = None
-    start_events: Events = field(default_factory=Events)
-    events: Events = field(default_factory=Events)
+    start_events: str = ""
+    events: str = ""
     builder: TraceBuilder | None = None
     #: The stack call in flight: (function, flags).
     in_flight: tuple[Function, int] | None = None
@@ -79,23 +78,22 @@ class TraceCollector:
         if self.unavailable != "":
             return
         sent = frame.get("trace_events")
-        self.events = parse_untrusted(str(sent) + ",")[0] if sent else self._read()
+        self.events = str(sent) + "," if sent else self._read()
 
-    def _read(self) -> Events:
-        """The events the child recorded since the last read."""
+    def _read(self) -> str:
+        """The events the child recorded since the last read, as text."""
         if self.recorder < 0:
-            return Events()
+            return ""
         try:
             data = os.pread(self.recorder, RECORDER_READ_LIMIT, self.recorded)
         except OSError:
-            return Events()
-        events, used = parse_untrusted(data.decode("ascii", "replace"))
-        self.recorded += used if not events.lost else len(data)
-        return events
+            return ""
+        self.recorded += len(data)
+        return data.decode("ascii", "replace")
 
     def attach(self, record: CallRecord) -> CallRecord:
         """``record`` with its trace: the child's, or assembled here from its events."""
-        events, self.events = self.events, Events()
+        events, self.events = self.events, ""
         if record.function == "pam_start":
             self.start_record, self.start_events = record, events
         self.in_flight = None
@@ -104,7 +102,7 @@ class TraceCollector:
         trace = (
             unavailable(self.unavailable)
             if self.unavailable
-            else self.secrets.scrub_trace(self.prepare().add(record, events))
+            else self.secrets.scrub_trace(self.prepare().add_text(record, events))
         )
         # The session made this record a moment ago and nobody else holds it: set the trace
         # in place (dataclasses.replace costs more than a fast libpam call).
@@ -131,51 +129,7 @@ class TraceCollector:
         builder = self.builder
         if builder is None:  # the child assembled so far: map the slots here, now
             builder = self.prepare()
-            builder.add(self.start_record, self.start_events)
+            builder.add_text(self.start_record, self.start_events)
         function, flags = self.in_flight
-        events = self._read()
+        events, _ = parse_untrusted(self._read())
         return self.secrets.scrub_trace(builder.crashed(function, flags, events))
-
-
-def parse_untrusted(text: str) -> tuple[Events, int]:
-    """The events in ``text`` (JSON arrays, each followed by a comma) up to the first thing
-    that is not one, and how many characters they took. Anything that is not a shim event is
-    noted in ``Events.lost`` (:data:`GARBLED`): the shim writes whole events only."""
-    events = Events()
-    if not text:
-        return events, 0
-    if text.endswith(","):  # the usual case: whole events only
-        try:
-            raw = json.loads("[" + text[:-1] + "]")
-        except ValueError:
-            pass
-        else:
-            if _extend(events, raw):
-                return events, len(text)
-            events = Events()  # one of them is not the shim's: the slow way, to keep the rest
-    decoder = json.JSONDecoder()
-    at = 0
-    while at < len(text):
-        try:
-            event, end = decoder.raw_decode(text, at)
-        except ValueError:
-            event, end = None, at
-        if not text.startswith(",", end):
-            events.lost.append(GARBLED)
-            break
-        if not _extend(events, [event]):
-            break
-        at = end + 1
-    return events, at
-
-
-def _extend(events: Events, raw: Any) -> bool:
-    """Add ``raw`` (parsed JSON) to ``events``; False (and noted) when it is not shim events."""
-    try:
-        if not isinstance(raw, list) or not all(isinstance(e, list) and e for e in raw):
-            raise TypeError("not a list of events")
-        events.extend(raw)
-    except (TypeError, ValueError, IndexError, KeyError):
-        events.lost.append(GARBLED)
-        return False
-    return True

@@ -123,3 +123,51 @@ def parse_events(raw: bytes) -> Events:
     if raw:
         events.extend(json.loads(b"[" + raw.rstrip(b",") + b"]"))
     return events
+
+
+#: Why a trace read from the flight recorder is unreliable when it holds something else.
+GARBLED = "the flight recorder holds bytes that are not the shim's events"
+
+
+def parse_untrusted(text: str) -> tuple[Events, int]:
+    """The events in ``text`` (JSON arrays, each followed by a comma) up to the first thing
+    that is not one, and how many characters they took. Anything that is not a shim event is
+    noted in ``Events.lost`` (:data:`GARBLED`): the shim writes whole events only."""
+    events = Events()
+    if not text:
+        return events, 0
+    if text.endswith(","):  # the usual case: whole events only
+        try:
+            raw = json.loads("[" + text[:-1] + "]")
+        except ValueError:
+            pass
+        else:
+            if _extend(events, raw):
+                return events, len(text)
+            events = Events()  # one of them is not the shim's: the slow way, to keep the rest
+    decoder = json.JSONDecoder()
+    at = 0
+    while at < len(text):
+        try:
+            event, end = decoder.raw_decode(text, at)
+        except ValueError:
+            event, end = None, at
+        if not text.startswith(",", end):
+            events.lost.append(GARBLED)
+            break
+        if not _extend(events, [event]):
+            break
+        at = end + 1
+    return events, at
+
+
+def _extend(events: Events, raw: Any) -> bool:
+    """Add ``raw`` (parsed JSON) to ``events``; False (and noted) when it is not shim events."""
+    try:
+        if not isinstance(raw, list) or not all(isinstance(e, list) and e for e in raw):
+            raise TypeError("not a list of events")
+        events.extend(raw)
+    except (TypeError, ValueError, IndexError, KeyError):
+        events.lost.append(GARBLED)
+        return False
+    return True
