@@ -17,6 +17,7 @@ from pamexplorer.engine import Engine, EngineCrashed, spawning
 from pamexplorer.engine.spawning import DirectForker
 from pamexplorer.engine.trace.events import GARBLED, parse_untrusted
 from pamexplorer.pam.codes import Code, Function
+from pamexplorer.pam.records import CallRecord
 
 ServiceDir = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]
@@ -77,12 +78,17 @@ def test_junk_where_the_shim_writes_next_makes_the_trace_unreliable_not_wrong(
         assert session.call(Function.ACCT_MGMT).code == Code.PAM_SUCCESS
 
 
+def scribble(engine: Engine, service_dir: ServiceDir, scribbler: Path, how: str) -> CallRecord:
+    """pam_authenticate on a service whose one rule is the scribbler, told ``how``."""
+    confdir = service_dir({"svc": f"auth required {scribbler} {how}\n"})
+    with engine.start("svc", "alice", str(confdir)) as session:
+        return session.call(Function.AUTHENTICATE)
+
+
 def test_writing_at_the_descriptors_offset_changes_nothing(
     engine: Engine, service_dir: ServiceDir, scribbler: Path
 ) -> None:
-    confdir = service_dir({"svc": f"auth required {scribbler} head\n"})
-    with engine.start("svc", "alice", str(confdir)) as session:
-        record = session.call(Function.AUTHENTICATE)
+    record = scribble(engine, service_dir, scribbler, "head")
     assert record.trace is not None and record.trace.status == "traced", record.trace
     (module,) = record.trace.modules
     assert (module.line, module.code, module.action) == (1, 7, "bad")
@@ -91,9 +97,7 @@ def test_writing_at_the_descriptors_offset_changes_nothing(
 def test_a_program_a_module_runs_does_not_inherit_the_recorder(
     engine: Engine, service_dir: ServiceDir, scribbler: Path
 ) -> None:
-    confdir = service_dir({"svc": f"auth required {scribbler} spawn\n"})
-    with engine.start("svc", "alice", str(confdir)) as session:
-        record = session.call(Function.AUTHENTICATE)
+    record = scribble(engine, service_dir, scribbler, "spawn")
     assert record.output == ("0",)
     assert record.trace is not None and record.trace.status == "traced"
 
