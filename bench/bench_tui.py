@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 5
+RUNS = 11
 TARGET_RATIO = 1.3
 TARGET_KEY_MS = 100.0
 
