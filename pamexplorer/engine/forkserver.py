@@ -42,8 +42,9 @@ from pamexplorer.engine.spawning import (
 # Imported for its side effect: libpam and the transaction code are loaded before any fork.
 from pamexplorer.pam import transaction as _transaction
 
-# The trace shim, loaded once before any fork.
-tracer.preload()
+# The trace shim, loaded once before any fork (no child pays for it). The children leave the
+# trace's assembly to the front end: no stack layer here.
+tracer.load()
 
 
 def warm_up() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pamexplorer.engine.protocol import Frame
 from pamexplorer.engine.trace.build import NO_COMPILER, SHIM
-from pamexplorer.engine.trace.events import parse_events
+from pamexplorer.engine.trace.events import parse_untrusted
 from pamexplorer.pam import libpam
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import Conversation, ConversationAborted, NoConversation
@@ -40,14 +40,11 @@ class Shim:
         self.install = dll.pt_install
         self.install.restype = ctypes.c_int
         self.install.argtypes = []
-        self._take = dll.pt_take
-        self._take.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
-        self._take.restype = ctypes.c_void_p
         self._begin = dll.pt_begin
         self._begin.argtypes = [ctypes.c_int]
         self._begin.restype = None
         self._end = dll.pt_end
-        self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t), ctypes.c_int]
+        self._end.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
         self._end.restype = ctypes.c_void_p
         self._conversation = dll.pt_conversation
         self._conversation.argtypes = [ctypes.c_int, ctypes.c_longlong]
@@ -61,21 +58,14 @@ class Shim:
         self._size = ctypes.c_size_t()
         self._size_ref = ctypes.byref(self._size)
 
-    def take(self) -> bytes:
-        """The raw events recorded since the last take (see ``events.parse_events``)."""
-        address = self._take(self._size_ref)
-        size = self._size.value
-        return ctypes.string_at(address, size) if size else b""
-
     def begin(self, recorder: int = -1) -> None:
         """Record until :meth:`end`, writing a copy of the events to the descriptor
         ``recorder`` as they happen (-1: none)."""
         self._begin(recorder)
 
-    def end(self, keep: bool) -> bytes:
-        """Stop recording; every event of the call. ``keep``: also leave them for
-        :meth:`take`, else forget them."""
-        address = self._end(self._size_ref, 1 if keep else 0)
+    def end(self) -> bytes:
+        """Stop recording; every event of the call (see ``events.parse_untrusted``)."""
+        address = self._end(self._size_ref)
         size = self._size.value
         return ctypes.string_at(address, size) if size else b""
 
@@ -111,12 +101,6 @@ def load() -> Shim | None:
         return None
     _shim = shim
     return shim
-
-
-def preload() -> None:
-    """Load the shim now (the fork server, before forking, so that no child pays for it). The
-    fork server's children leave the trace's assembly to the front end: no stack layer here."""
-    load()
 
 
 def unavailable_reason() -> str:
@@ -217,22 +201,21 @@ class TracedTransaction(Transaction):
             finally:
                 shim.flush()  # pam_start's lookups
             return record
-        # Nothing is pending: the shim records only while a traced call runs, and every traced
-        # call takes what it recorded.
+        # The shim records only while a traced call runs, and every traced call ends it.
         shim.begin(self.recorder)
-        keep = self.builder is not None
         try:
             record = run(*args)
         finally:
-            events = shim.end(keep)
-        if self.recorder < 0 and (not keep or record.function == "pam_start"):
+            events = shim.end()
+        if self.recorder < 0 and (self.builder is None or record.function == "pam_start"):
             self._events = events
-        return self._attach(record, shim.take() if keep else b"")
+        return self._attach(record, events)
 
     def _attach(self, record: CallRecord, raw: bytes) -> CallRecord:
         if self.builder is None:  # the front end assembles; this child exits after pam_end
             return record
-        events = parse_events(raw)
+        # the shim's own buffer, but in a process whose modules can write anywhere in it
+        events, _ = parse_untrusted(raw.decode("ascii", "replace"))
         # Slots handed out during this transaction: at pam_start, and to transactions its
         # modules ran inside their calls. Their handles are gone once ours is.
         self._slots.extend(e.slot for e in events.lookups if e.slot >= 0)

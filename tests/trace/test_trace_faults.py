@@ -159,13 +159,14 @@ def test_a_disagreement_is_flagged(
     with another: only the second is flagged."""
     confdir = service_dir({"svc": "auth required pam_deny.so\n"})
     seen: list[Events] = []
-    from pamexplorer.engine.trace.events import parse_events as real_parse
+    from pamexplorer.engine.trace.events import parse_untrusted as real_parse
 
-    def keep(raw: bytes) -> Events:
-        seen.append(real_parse(raw))
-        return seen[-1]
+    def keep(text: str) -> tuple[Events, int]:
+        parsed = real_parse(text)
+        seen.append(parsed[0])
+        return parsed
 
-    monkeypatch.setattr(tracer_module, "parse_events", keep)
+    monkeypatch.setattr(tracer_module, "parse_untrusted", keep)
     txn = TracedTransaction("svc", "alice", confdir=str(confdir))
     start = txn.start()
     record = txn.call(Function.AUTHENTICATE)

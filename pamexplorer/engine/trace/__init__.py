@@ -5,5 +5,7 @@
 - ``events.py``: the shim's raw events, parsed (pure Python, front ends read them).
 - ``assemble.py``: events -> :class:`pamexplorer.pam.records.Trace`, with rules mapped and
   actions from the stack dispatcher (``stack.simulate``) fed with the traced codes.
-- ``pamexplorer.engine.tracer`` (child side, ctypes): loads the shim, streams its events.
+- ``collect.py``: the front end's half: each call's events read from the child's flight
+  recorder (a memfd the shim writes), assembled there or by the child.
+- ``pamexplorer.engine.tracer`` (child side, ctypes): loads the shim, records each call.
 """

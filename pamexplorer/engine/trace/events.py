@@ -1,11 +1,12 @@
-"""The shim's raw events, parsed (pure Python: the front end reads what a child streamed).
+"""The shim's raw events, parsed (pure Python: the front end reads a child's flight recorder).
 
 Each event is a JSON array (see ``pamtrace.c``): ``["L", slot, symbol, path, found, parent]`` a
 ``pam_sm_*`` lookup at pam_start (slot -1: no trampoline); ``["B", seq, parent, slot, flags,
 argv, t_ns]`` a module invocation began; ``["E", seq, code, duration_ns]`` it returned;
 ``["S", seq, priority, text]`` a syslog line (seq -1: outside any invocation);
 ``["M", seq, count, waited_ns]`` a conversation of ``count`` messages; ``["X", why]`` the trace
-lost something (out of slots). Strings carry bytes >= 0x80 as U+0080..U+00FF.
+lost something (out of slots, the flight recorder full). Strings carry bytes >= 0x80 as
+U+0080..U+00FF.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Invocation:
 
 @dataclass
 class Events:
-    """What the shim recorded during one libpam call (or several frames of it)."""
+    """What the shim recorded during one libpam call."""
 
     lookups: list[Lookup] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
@@ -115,14 +116,6 @@ class Events:
     @property
     def top_invocations(self) -> list[Invocation]:
         return [inv for inv in self.invocations if inv.parent < 0]
-
-
-def parse_events(raw: bytes) -> Events:
-    """Events from the bytes ``pt_take`` returns (each event followed by a comma)."""
-    events = Events()
-    if raw:
-        events.extend(json.loads(b"[" + raw.rstrip(b",") + b"]"))
-    return events
 
 
 #: Why a trace read from the flight recorder is unreliable when it holds something else.

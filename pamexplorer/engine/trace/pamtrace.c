@@ -12,12 +12,11 @@
  * - the syslog wrappers keep the formatted line (errno kept for %m) for the invocation running,
  *   then forward to the real function exactly as without the shim.
  *
- * Events are JSON arrays, each followed by a comma, in a buffer the caller takes with
- * pt_take() or pt_end(); with a descriptor given to pt_begin(), they are also written to it as
- * they happen (every event but pam_start's lookups at once; those at pt_flush or pt_end): the
- * engine child gives the front end's flight recorder (a memfd), which the front end reads the
- * events of each call from, and those of a call that crashed or hung, with no frame and no
- * Python call per event.
+ * Events are JSON arrays, each followed by a comma, in a buffer pt_end() hands out; with a
+ * descriptor given to pt_begin(), they are also written to it as they happen (every event but
+ * pam_start's lookups at once; those at pt_flush or pt_end): the engine child gives the front
+ * end's flight recorder (a memfd), which the front end reads the events of each call from, and
+ * those of a call that crashed or hung, with no frame and no Python call per event.
  * Bytes >= 0x80 in strings are written as \u00XX (the reader maps them back through latin-1).
  */
 #define _GNU_SOURCE
@@ -76,7 +75,7 @@ static int slot_cursor;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* What the flight recorder may hold per process: enough for any real stack, bounded against
- * a module that logs without end (the events of each call still come with its record). */
+ * a module that logs without end (past it, the trace says the recorder is full). */
 #define RECORDER_LIMIT (16u << 20)
 
 static volatile int recording;
@@ -94,7 +93,7 @@ struct buffer {
     size_t sent; /* how much of it the flight recorder already has */
 };
 static struct buffer buffers[2];
-static int active; /* the buffer being written; the other one was handed out by pt_take */
+static int active; /* the buffer being written; the other one was handed out by pt_end */
 
 /* -- the event buffer (callers hold the lock) ------------------------------------------- */
 
@@ -547,21 +546,9 @@ static void start_over(void) {
     buffers[active].sent = 0;
 }
 
-/* The events recorded since the last call: a pointer valid until the next pt_take. */
-PT_EXPORT const char *pt_take(size_t *len) {
-    pthread_mutex_lock(&lock);
-    struct buffer *b = &buffers[active];
-    start_over();
-    *len = b->len;
-    const char *data = b->data ? b->data : "";
-    pthread_mutex_unlock(&lock);
-    return data;
-}
-
 /* One traced call, in two calls from Python: pt_begin(fd) records (and writes a copy to fd as
- * events happen, or nowhere: -1); pt_end(&len, keep) stops both and returns every event of the
- * call. keep 0 also forgets them (a caller that sends them on has no use for them); keep 1
- * leaves them for pt_take. */
+ * events happen, or nowhere: -1); pt_end(&len) stops both and hands out every event of the
+ * call (a pointer valid until the next pt_end: recording starts over in the other buffer). */
 PT_EXPORT void pt_begin(int fd) {
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
@@ -580,7 +567,7 @@ PT_EXPORT void pt_flush(void) {
     pthread_mutex_unlock(&lock);
 }
 
-PT_EXPORT const char *pt_end(size_t *len, int keep) {
+PT_EXPORT const char *pt_end(size_t *len) {
     recording = 0;
     pthread_mutex_lock(&lock);
     flush_locked();
@@ -588,8 +575,7 @@ PT_EXPORT const char *pt_end(size_t *len, int keep) {
     struct buffer *b = &buffers[active];
     const char *data = b->data ? b->data + b->call : "";
     *len = b->len - b->call;
-    if (!keep)
-        start_over(); /* hand the bytes out from the other buffer: this one starts over */
+    start_over();
     pthread_mutex_unlock(&lock);
     return data;
 }
@@ -620,7 +606,3 @@ PT_EXPORT void pt_release(int slot) {
     slots[slot].real = NULL;
     pthread_mutex_unlock(&lock);
 }
-
-PT_EXPORT long pt_current(void) { return current(); }
-
-PT_EXPORT int pt_slots(void) { return NSLOTS; }
