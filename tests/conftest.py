@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
+
 SECURITY_DIR = Path("/lib/x86_64-linux-gnu/security")
 
 #: Declarations a test module needs, so the tests do not depend on libpam0g-dev headers.
@@ -55,6 +57,18 @@ PAM_MODULE_PRELUDE = textwrap.dedent(
 
 ServiceDirFactory = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trace_shim() -> Path:
+    """The trace shim of this tree, built with the install hook's own function when stale,
+    before any test starts an engine (a fork server that started without it traces nothing
+    for the rest of the session), so that every call is traced."""
+    if not shim_current():
+        problem = build_shim()
+        if problem:
+            pytest.fail(f"cannot build the trace shim: {problem}")
+    return Path(SHIM)
 
 
 @pytest.fixture

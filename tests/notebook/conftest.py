@@ -17,19 +17,7 @@ pytest.importorskip("ipywidgets", reason="the jupyter extra is not installed")
 pytest.importorskip("nbformat", reason="nbformat is not installed")
 pytest.importorskip("nbclient", reason="nbclient is not installed")
 
-from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
 from tests.notebook.nbkit import REPO
-
-
-@pytest.fixture(scope="session", autouse=True)
-def trace_shim() -> str:
-    """The trace shim of this tree (the engine's per-module trace), built when stale, so the
-    stack view and the timeline have a trace to show."""
-    if not shim_current():
-        problem = build_shim()
-        if problem:
-            pytest.fail(f"cannot build the trace shim: {problem}")
-    return str(SHIM)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Trace test setup: the shim compiled from this tree (no pip install needed) and C modules
-built with the flags a test asks for (``-D_FORTIFY_SOURCE=2`` gives ``__syslog_chk``)."""
+"""Trace test setup: C modules built with the flags a test asks for (``-D_FORTIFY_SOURCE=2``
+gives ``__syslog_chk``); the shim of this tree comes from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -12,19 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
-
 FlaggedModule = Callable[[str, str, Sequence[str]], Path]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shim() -> Path:
-    """The trace shim of this tree, built with the install hook's own function if stale."""
-    if not shim_current():
-        problem = build_shim()
-        if problem:
-            pytest.fail(f"cannot build the trace shim: {problem}")
-    return Path(SHIM)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.transaction import TransactionScreen
 
@@ -72,16 +71,6 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     return 0;
 }
 """
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shim() -> Path:
-    """The trace shim of this tree (the install hook's build), so every call is traced."""
-    if not shim_current():
-        problem = build_shim()
-        if problem:
-            pytest.fail(f"cannot build the trace shim: {problem}")
-    return Path(SHIM)
 
 
 def explorer(
