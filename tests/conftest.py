@@ -6,11 +6,12 @@ Nothing here fakes libpam. Service directories are real files read by the real l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,26 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pam-modules")
 
 
+def compile_module(cache: Path, name: str, source: str, cflags: Sequence[str] = ("-O1",)) -> Path:
+    """``source`` with :data:`PAM_MODULE_PRELUDE` in front, compiled with ``cflags`` into
+    ``cache`` (once per source and flags) -> path of the .so."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("a C compiler (cc) is needed to build the test modules")
+    full = PAM_MODULE_PRELUDE + textwrap.dedent(source)
+    digest = hashlib.sha256((full + " ".join(cflags)).encode()).hexdigest()[:12]
+    out = cache / f"{name}-{digest}.so"
+    if not out.exists():
+        src = cache / f"{name}-{digest}.c"
+        src.write_text(full)
+        subprocess.run(
+            [cc, "-shared", "-fPIC", *cflags, "-o", str(out), str(src)],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
 @pytest.fixture(scope="session")
 def c_module(module_cache: Path) -> ModuleFactory:
     """``c_module("segv", "int pam_sm_authenticate(...) {...}")`` -> path of a compiled .so.
@@ -98,22 +119,4 @@ def c_module(module_cache: Path) -> ModuleFactory:
     The source gets :data:`PAM_MODULE_PRELUDE` in front. Results are cached per session by
     source hash, so the same module is compiled once.
     """
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.fail("a C compiler (cc) is needed to build the fault-injection modules")
-
-    def build(name: str, source: str) -> Path:
-        full = PAM_MODULE_PRELUDE + textwrap.dedent(source)
-        digest = hashlib.sha256(full.encode()).hexdigest()[:12]
-        out = module_cache / f"{name}-{digest}.so"
-        if not out.exists():
-            src = module_cache / f"{name}-{digest}.c"
-            src.write_text(full)
-            subprocess.run(
-                [cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(src)],
-                check=True,
-                capture_output=True,
-            )
-        return out
-
-    return build
+    return functools.partial(compile_module, module_cache)

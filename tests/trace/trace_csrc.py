@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-#: What a module needs from libpam's headers (the tests do not depend on libpam0g-dev).
+#: What the trace tests' modules need besides ``tests.conftest.PAM_MODULE_PRELUDE`` (which
+#: ``flagged_module`` puts in front of them).
 PRELUDE = r"""
-#include <stddef.h>
-typedef struct pam_handle pam_handle_t;
-struct pam_message { int msg_style; const char *msg; };
-struct pam_response { char *resp; int resp_retcode; };
-struct pam_conv {
-    int (*conv)(int, const struct pam_message **, struct pam_response **, void *);
-    void *appdata_ptr;
-};
-extern int pam_get_item(const pam_handle_t *, int, const void **);
-#define PAM_SUCCESS 0
-#define PAM_CONV 5
-#define PAM_PROMPT_ECHO_OFF 1
-#define PAM_TEXT_INFO 4
-#define PAM_EXTERN __attribute__((visibility("default")))
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
