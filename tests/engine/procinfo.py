@@ -59,6 +59,13 @@ def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
     return condition()
 
 
+def read_text(path: Path, seconds: float = 10.0) -> str:
+    """What a module wrote to ``path`` (a marker its cleanup writes at pam_end), once there."""
+    if not wait_until(lambda: path.exists() and bool(path.read_text()), seconds):
+        raise AssertionError(f"{path} never appeared: pam_end did not run")
+    return path.read_text()
+
+
 def read_pid(path: Path, seconds: float = 20.0) -> int:
     if not wait_until(lambda: path.exists(), seconds):
         raise AssertionError(f"{path} never appeared")

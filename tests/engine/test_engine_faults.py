@@ -14,6 +14,7 @@ from pamexplorer.engine.client import ForkServerClient
 from pamexplorer.engine.environment import INHERITED_ENV
 from pamexplorer.pam.codes import Code, Function
 from pamexplorer.pam.conversation import Message
+from tests.engine.inflight import call_in_thread
 
 ServiceDir = Callable[[dict[str, str]], Path]
 
@@ -102,16 +103,7 @@ def test_abort_from_another_thread_ends_a_stuck_call(
         {"svc": f"auth required {faults} hang\n", "ok": "auth required pam_permit.so\n"}
     )
     session = engine.start("svc", "alice", confdir=str(confdir), timeout=None)
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            session.call(Function.AUTHENTICATE)
-        except BaseException as err:
-            outcome.append(err)
-
-    worker = threading.Thread(target=call)
-    worker.start()
+    worker, outcome = call_in_thread(session)
     session.abort()
     worker.join(timeout=20)
     assert not worker.is_alive()

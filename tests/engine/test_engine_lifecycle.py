@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pamexplorer.engine import Engine, EngineCrashed, EngineError
 from pamexplorer.engine.client import DirectForker, fork_server
 from pamexplorer.pam.codes import Function
 from pamexplorer.pam.conversation import Message
+from tests.engine.procinfo import read_text
 
 
 class InterruptedAtPrompt:
@@ -26,15 +26,6 @@ class InterruptedAtPrompt:
 
     def respond(self, messages: Sequence[Message]) -> list[str | None]:
         raise KeyboardInterrupt
-
-
-def wait_for(path: Path, seconds: float = 5.0) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        time.sleep(0.02)
-    raise AssertionError(f"{path} never appeared: pam_end did not run")
 
 
 def test_ctrl_c_at_a_prompt_refuses_it_and_pam_end_still_runs(
@@ -53,7 +44,7 @@ def test_ctrl_c_at_a_prompt_refuses_it_and_pam_end_still_runs(
     assert session.get_item("user") == "alice"  # the next request gets its own reply
     record = session.end()
     assert record is not None and record.function == "pam_end"
-    assert wait_for(marker).startswith("pam_end ")
+    assert read_text(marker).startswith("pam_end ")
 
 
 def test_a_failed_start_leaves_no_descriptor_or_child(service_dir) -> None:
@@ -112,4 +103,4 @@ def test_a_front_end_that_exits_with_a_session_open_still_gets_pam_end(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert wait_for(marker) == "pam_end 0"
+    assert read_text(marker) == "pam_end 0"

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from pamexplorer.engine import Engine, EngineCrashed
 from pamexplorer.pam.codes import Code, Function
+from tests.engine.inflight import call_in_thread
 from tests.engine.procinfo import exists, group_members, parent, read_pid, running, wait_until
 
 ServiceDir = Callable[[dict[str, str]], Path]
@@ -150,16 +150,7 @@ def test_forced_end_kills_what_the_module_started(
     session = Engine(timeout=3 if how == "timeout" else 60).start(
         "svc", "alice", confdir=str(confdir)
     )
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            session.call(Function.AUTHENTICATE)
-        except BaseException as err:
-            outcome.append(err)
-
-    worker = threading.Thread(target=call)
-    worker.start()
+    worker, outcome = call_in_thread(session)
     sleep_pid = read_pid(pidfile)
     # pam_exec's command is the child's child, in a session of its own (pam_exec calls setsid).
     assert parent(sleep_pid) == session.pid

@@ -7,8 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,8 @@ from pamexplorer.engine import (
     TimeoutRangeError,
 )
 from pamexplorer.pam.codes import Code, Function
+from tests.engine.inflight import call_in_thread
+from tests.engine.procinfo import read_text, wait_until
 
 ServiceDir = Callable[[dict[str, str]], Path]
 CALL = [sys.executable, "-m", "pamexplorer", "call"]
@@ -61,15 +61,6 @@ def test_call_refuses_a_timeout_out_of_range(value: str, service_dir: ServiceDir
     ]
 
 
-def wait_for(path: Path, seconds: float = 10.0) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        time.sleep(0.02)
-    raise AssertionError(f"{path} never appeared: pam_end did not run")
-
-
 def test_close_from_another_thread_kills_the_call_in_flight(
     service_dir: ServiceDir, hostile: Path, tmp_path: Path
 ) -> None:
@@ -78,18 +69,8 @@ def test_close_from_another_thread_kills_the_call_in_flight(
     Engine.prestart()
     session = Engine(timeout=60).start("svc", "alice", confdir=str(confdir))
     fds_before = len(os.listdir("/proc/self/fd"))
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            session.call(Function.AUTHENTICATE)
-        except BaseException as err:
-            outcome.append(err)
-
-    worker = threading.Thread(target=call)
-    worker.start()
-    while not pidfile.exists() or session.in_flight is None:
-        time.sleep(0.01)
+    worker, outcome = call_in_thread(session)
+    assert wait_until(lambda: pidfile.exists() and session.in_flight is not None)
     session.close()  # the TUI quitting: must not wait for the module
     assert not session.open
     worker.join(timeout=30)
@@ -116,24 +97,13 @@ def test_close_all_kills_calls_in_flight_and_ends_idle_sessions(
     hung = engine.start("hang", "alice", confdir=str(confdir))
     idle = engine.start("idle", "alice", confdir=str(confdir))
     assert idle.call(Function.AUTHENTICATE).code == Code.PAM_SUCCESS
-    outcome: list[BaseException] = []
-    worker = threading.Thread(target=lambda: outcome.append(_crash_of(hung)))
-    worker.start()
-    while not pidfile.exists() or hung.in_flight is None:
-        time.sleep(0.01)
+    worker, outcome = call_in_thread(hung)
+    assert wait_until(lambda: pidfile.exists() and hung.in_flight is not None)
     Engine.close_all()
     worker.join(timeout=30)
     assert [getattr(e, "kind", None) for e in outcome] == ["aborted"]
     assert not idle.open and not hung.open
-    assert wait_for(marker) == "pam_end 0"  # the idle one got pam_end, its cleanup ran
-
-
-def _crash_of(session: object) -> BaseException:
-    try:
-        session.call(Function.AUTHENTICATE)  # type: ignore[attr-defined]
-    except BaseException as err:
-        return err
-    raise AssertionError("the hung call returned")
+    assert read_text(marker) == "pam_end 0"  # the idle one got pam_end, its cleanup ran
 
 
 async def test_async_close_in_flight_returns_at_once(
@@ -162,11 +132,8 @@ def test_a_second_request_while_one_is_in_flight_is_refused(
     confdir = service_dir({"svc": f"auth required {hostile} hang-pid {pidfile}\n"})
     Engine.prestart()
     session = Engine(timeout=60).start("svc", "alice", confdir=str(confdir))
-    outcome: list[BaseException] = []
-    worker = threading.Thread(target=lambda: outcome.append(_crash_of(session)))
-    worker.start()
-    while not pidfile.exists() or session.in_flight is None:
-        time.sleep(0.01)
+    worker, outcome = call_in_thread(session)
+    assert wait_until(lambda: pidfile.exists() and session.in_flight is not None)
     with pytest.raises(EngineError, match=r"^pam_get_item while pam_authenticate is in flight$"):
         session.get_item("user")
     with pytest.raises(EngineError, match="in flight"):

@@ -11,6 +11,7 @@ from pamexplorer.engine import Engine, EngineCrashed
 from pamexplorer.engine.client import fork_server
 from pamexplorer.pam.codes import Code, Function
 from pamexplorer.pam.conversation import REDACTED, Message
+from tests.engine.inflight import call_in_thread
 
 ServiceDir = Callable[[dict[str, str]], Path]
 
@@ -70,16 +71,7 @@ def test_password_absent_from_child_environment_and_arguments(
     session = Engine(timeout=None).start(
         "svc", "alice", confdir=str(confdir), conversation=Password(answered)
     )
-    failure: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            session.call(Function.AUTHENTICATE)
-        except BaseException as err:
-            failure.append(err)
-
-    worker = threading.Thread(target=call)
-    worker.start()
+    worker, failure = call_in_thread(session)
     try:
         assert answered.wait(20)
         # Wait until the child is parked in pause() after the module compared the answer.
