@@ -1,12 +1,14 @@
-"""Engine test setup: the ``soak`` marker and the compiled fault modules."""
+"""Engine test setup: the ``soak`` marker, an engine with a warm fork server, and the compiled
+fault modules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from pamexplorer.engine import Engine
 from tests.engine.engine_csrc import FAULTS, HOSTILE, PASSWORD
 
 ModuleFactory = Callable[[str, str], Path]
@@ -16,6 +18,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "soak: long-running leak checks (run in CI; deselect with -m 'not soak')"
     )
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    """An engine whose fork server is up (a generous timeout: no test here waits for it)."""
+    Engine.prestart()
+    yield Engine(timeout=60)
 
 
 @pytest.fixture

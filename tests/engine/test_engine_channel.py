@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,12 +31,6 @@ from tests.engine.procinfo import running, wait_until
 ServiceDir = Callable[[dict[str, str]], Path]
 CALL = [sys.executable, "-m", "pamexplorer", "call"]
 TAMPERED = "the engine channel was written to by module code during pam_authenticate"
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    Engine.prestart()
-    yield Engine(timeout=20)
 
 
 @pytest.mark.parametrize("attack", ["forge", "forge-hang", "garbage", "old-frame", "oversize"])

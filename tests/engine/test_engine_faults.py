@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,6 @@ from pamexplorer.pam.conversation import Message
 from tests.engine.inflight import call_in_thread
 
 ServiceDir = Callable[[dict[str, str]], Path]
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    Engine.prestart()
-    yield Engine(timeout=20)
 
 
 def still_works(engine: Engine, confdir: Path) -> None:

@@ -8,22 +8,14 @@ import resource
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from pamexplorer.engine import OUTPUT_LIMIT, Engine
 from pamexplorer.pam.codes import Code, Function
 
 ServiceDir = Callable[[dict[str, str]], Path]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    Engine.prestart()
-    yield Engine(timeout=60)
 
 
 def cpu_seconds() -> float:

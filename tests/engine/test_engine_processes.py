@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,12 +23,6 @@ from tests.engine.procinfo import exists, group_members, parent, read_pid, runni
 ServiceDir = Callable[[dict[str, str]], Path]
 ROOT = Path(__file__).resolve().parents[2]
 CALL = [sys.executable, "-m", "pamexplorer", "call"]
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    Engine.prestart()
-    yield Engine(timeout=30)
 
 
 def env_with_root() -> dict[str, str]:

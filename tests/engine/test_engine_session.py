@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,6 @@ from pamexplorer.pam.codes import Code, Function, MessageStyle
 from pamexplorer.pam.conversation import REDACTED, Message
 
 ServiceDir = Callable[[dict[str, str]], Path]
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    Engine.prestart()
-    yield Engine(timeout=20)
 
 
 def wait_gone(pid: int) -> None:
