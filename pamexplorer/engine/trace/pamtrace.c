@@ -120,10 +120,15 @@ static void put(struct buffer *b, const char *s, size_t n) {
 
 static void put_str(struct buffer *b, const char *s) { put(b, s, strlen(s)); }
 
-static void put_long(struct buffer *b, long long v) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    put(b, tmp, (size_t)n);
+/* An event's numbers and punctuation, in one go (never more than a few dozen bytes). */
+__attribute__((format(printf, 2, 3))) static void put_fmt(struct buffer *b, const char *fmt, ...) {
+    char tmp[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 static void put_json(struct buffer *b, const char *s, size_t n) {
@@ -324,11 +329,7 @@ static void capture(int priority, const char *format, va_list ap) {
     }
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
-    put_str(b, "[\"S\",");
-    put_long(b, current());
-    put_str(b, ",");
-    put_long(b, priority);
-    put_str(b, ",");
+    put_fmt(b, "[\"S\",%ld,%d,", current(), priority);
     put_json(b, text, (size_t)n);
     put_str(b, "],");
     flush_locked();
@@ -382,24 +383,14 @@ static int slot_call(int n, void *pamh, int flags, int argc, const char **argv) 
     pthread_mutex_lock(&lock);
     long seq = next_seq++;
     struct buffer *b = &buffers[active];
-    put_str(b, "[\"B\",");
-    put_long(b, seq);
-    put_str(b, ",");
-    put_long(b, current());
-    put_str(b, ",");
-    put_long(b, n);
-    put_str(b, ",");
-    put_long(b, flags);
-    put_str(b, ",[");
+    put_fmt(b, "[\"B\",%ld,%ld,%d,%d,[", seq, current(), n, flags);
     for (int i = 0; i < argc && argv; i++) {
         if (i)
             put_str(b, ",");
         put_cstr(b, argv[i]);
     }
-    put_str(b, "],");
     long long began = now_ns();
-    put_long(b, began);
-    put_str(b, "],");
+    put_fmt(b, "],%lld],", began);
     flush_locked();
     pthread_mutex_unlock(&lock);
     current_stack[depth++] = seq;
@@ -409,13 +400,7 @@ static int slot_call(int n, void *pamh, int flags, int argc, const char **argv) 
     int saved = errno;
     pthread_mutex_lock(&lock);
     b = &buffers[active];
-    put_str(b, "[\"E\",");
-    put_long(b, seq);
-    put_str(b, ",");
-    put_long(b, code);
-    put_str(b, ",");
-    put_long(b, ended - began);
-    put_str(b, "],");
+    put_fmt(b, "[\"E\",%ld,%d,%lld],", seq, code, ended - began);
     flush_locked();
     pthread_mutex_unlock(&lock);
     errno = saved;
@@ -484,17 +469,11 @@ static void *wrap_dlsym(void *handle, const char *name) {
     if (slot >= 0)
         slots[slot].real = (sm_fn)fn;
     struct buffer *b = &buffers[active];
-    put_str(b, "[\"L\",");
-    put_long(b, slot);
-    put_str(b, ",");
+    put_fmt(b, "[\"L\",%d,", slot);
     put_cstr(b, name);
     put_str(b, ",");
     put_cstr(b, path);
-    put_str(b, ",");
-    put_long(b, fn ? 1 : 0);
-    put_str(b, ",");
-    put_long(b, current());
-    put_str(b, "],");
+    put_fmt(b, ",%d,%ld],", fn ? 1 : 0, current());
     if (fn && slot < 0)
         put_str(b, "[\"X\",\"out of trace slots\"],");
     pthread_mutex_unlock(&lock);
@@ -586,13 +565,7 @@ PT_EXPORT void pt_conversation(int n, long long waited_ns) {
         return;
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
-    put_str(b, "[\"M\",");
-    put_long(b, current());
-    put_str(b, ",");
-    put_long(b, n);
-    put_str(b, ",");
-    put_long(b, waited_ns);
-    put_str(b, "],");
+    put_fmt(b, "[\"M\",%ld,%d,%lld],", current(), n, waited_ns);
     flush_locked();
     pthread_mutex_unlock(&lock);
 }
