@@ -199,7 +199,7 @@ class TracedTransaction(Transaction):
             try:
                 record = run(*args)
             finally:
-                shim.flush()  # pam_start's lookups
+                shim.flush()  # pam_start's lookups; from now on the shim keeps nothing
             return record
         # The shim records only while a traced call runs, and every traced call ends it.
         shim.begin(self.recorder)

@@ -185,3 +185,59 @@ def test_a_service_started_again_is_mapped_again_once_its_file_changed(
     assert first_module() == first_module() == ("required", "ok")
     (confdir / "svc").write_text("auth sufficient pam_permit.so\n")
     assert first_module() == ("sufficient", "done")
+
+
+#: Runs pam_authenticate argv[2] times in a nested transaction (service argv[0], confdir
+#: argv[1]) inside its own call, each a module invocation the shim records; prints how much
+#: its process's resident memory grew meanwhile, in kB.
+REPEATER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+extern int pam_start_confdir(const char *, const char *, const struct pam_conv *, const char *,
+                             pam_handle_t **);
+extern int pam_authenticate(pam_handle_t *, int);
+extern int pam_end(pam_handle_t *, int);
+static long rss_kb(void) {
+    char line[256]; long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+static int quiet(int n, const struct pam_message **m, struct pam_response **r, void *d) {
+    (void)n; (void)m; (void)r; (void)d; return 19;
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int flags, int argc, const char **argv) {
+    (void)h; (void)flags;
+    if (argc < 3) return 4;
+    struct pam_conv conv = { quiet, NULL };
+    pam_handle_t *inner = NULL;
+    if (pam_start_confdir(argv[0], "nested", &conv, argv[1], &inner) != PAM_SUCCESS) return 4;
+    long before = rss_kb();
+    for (long i = atol(argv[2]); i > 0; i--) pam_authenticate(inner, 0);
+    printf("grew %ld\n", rss_kb() - before);
+    pam_end(inner, 0);
+    return PAM_SUCCESS;
+}
+"""
+
+
+def test_a_child_whose_front_end_reads_the_recorder_keeps_no_copy_of_its_events(
+    service_dir: ServiceDir, c_module: ModuleFactory
+) -> None:
+    """A fork server's child writes its events to the recorder only: a call with some 10 MB of
+    them (150,000 nested module calls, each a "B" and an "E" event) leaves its memory as it
+    was, and its trace is still whole."""
+    repeater = c_module("repeater", REPEATER)
+    confdir = service_dir({"inner": "auth required pam_permit.so\n"})
+    (confdir / "svc").write_text(f"auth required {repeater} inner {confdir} 150000\n")
+    with Engine(timeout=120).start("svc", "alice", str(confdir)) as session:
+        assert not isinstance(session.server, DirectForker)
+        record = session.call(Function.AUTHENTICATE)
+    assert record.code == Code.PAM_SUCCESS
+    (line,) = record.output
+    assert line.startswith("grew ") and int(line.split()[1]) < 2048, line
+    assert record.trace is not None and record.trace.status == "traced", record.trace
+    assert [(m.line, m.code) for m in record.trace.modules] == [(1, 0)]

@@ -172,10 +172,7 @@ static long long now_ns(void) {
 
 /* Write what the flight recorder does not have yet to it (lock held). Plain write(2): no
  * Python runs inside a module's call, and nothing is lost when the process dies next. */
-static void flush_locked(void) {
-    struct buffer *b = &buffers[active];
-    if (sink_fd < 0 || recorder_full || b->len <= b->sent)
-        return;
+static void write_recorder(struct buffer *b) {
     const char *from = b->data + b->sent;
     size_t left = b->len - b->sent;
     b->sent = b->len;
@@ -200,6 +197,18 @@ static void flush_locked(void) {
         recorded += (size_t)n;
     }
     errno = saved;
+}
+
+/* Set by pt_flush: the caller reads the events from the flight recorder only (no pt_end
+ * follows), so nothing is kept here once written there. */
+static int recorder_only;
+
+static void flush_locked(void) {
+    struct buffer *b = &buffers[active];
+    if (sink_fd >= 0 && !recorder_full && b->len > b->sent)
+        write_recorder(b);
+    if (recorder_only)
+        b->len = b->call = b->sent = 0;
 }
 
 static long current(void) { return depth > 0 ? current_stack[depth - 1] : -1; }
@@ -534,14 +543,17 @@ PT_EXPORT void pt_begin(int fd) {
     b->call = b->len;
     b->sent = b->len;
     sink_fd = fd;
+    recorder_only = 0;
     pthread_mutex_unlock(&lock);
     recording = 1;
 }
 
 /* Write what the flight recorder does not have yet (pam_start's lookups are not written as
- * they happen: they come in dozens, before any module runs). */
+ * they happen: they come in dozens, before any module runs), and from now on keep nothing
+ * here: the caller reads every later event from the recorder and never calls pt_end. */
 PT_EXPORT void pt_flush(void) {
     pthread_mutex_lock(&lock);
+    recorder_only = sink_fd >= 0;
     flush_locked();
     pthread_mutex_unlock(&lock);
 }
@@ -551,6 +563,7 @@ PT_EXPORT const char *pt_end(size_t *len) {
     pthread_mutex_lock(&lock);
     flush_locked();
     sink_fd = -1;
+    recorder_only = 0;
     struct buffer *b = &buffers[active];
     const char *data = b->data ? b->data + b->call : "";
     *len = b->len - b->call;
