@@ -53,6 +53,7 @@ __all__ = [
     "record_json",
     "short_where",
     "simulation_lines",
+    "trace_json",
     "trace_lines",
     "use_color",
 ]
@@ -239,21 +240,29 @@ def module_json(entry: ModuleCall) -> dict[str, Any]:
     }
 
 
+def trace_json(trace: Trace) -> dict[str, Any]:
+    """The trace keys of a call in JSON (``call --format json``, ``run --format json``):
+    ``modules``, ``decided_by`` and ``trace`` {status, reason, disagreement}."""
+    return {
+        "modules": [module_json(m) for m in trace.modules],
+        "decided_by": trace.decided_by_text,
+        "trace": {
+            "status": trace.status,
+            "reason": trace.reason,
+            "disagreement": trace.disagreement,
+        },
+    }
+
+
 def record_json(record: CallRecord) -> dict[str, Any]:
-    """A call record as ``call --format json`` shows it: the record, plus ``modules`` and
-    ``decided_by`` from its trace and ``trace`` {status, reason, disagreement, log}."""
+    """A call record as ``call --format json`` shows it: the record, plus the keys of
+    :func:`trace_json`, whose ``trace`` also holds libpam's own ``log`` lines."""
     data = record.to_dict()
     trace = data.pop("trace", None) and record.trace
     if trace is None:
         return data
-    data["modules"] = [module_json(m) for m in trace.modules]
-    data["decided_by"] = trace.decided_by_text
-    data["trace"] = {
-        "status": trace.status,
-        "reason": trace.reason,
-        "disagreement": trace.disagreement,
-        "log": [line.text for line in trace.log],
-    }
+    data.update(trace_json(trace))
+    data["trace"]["log"] = [line.text for line in trace.log]
     return data
 
 

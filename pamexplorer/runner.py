@@ -29,8 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from pamexplorer.calltext import module_json
-from pamexplorer.engine import Engine, EngineCrashed, EngineError
+from pamexplorer.calltext import printable, trace_json
+from pamexplorer.engine import EngineCrashed, EngineError
 from pamexplorer.engine.aio import AsyncEngine
 from pamexplorer.lab import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
@@ -154,16 +154,7 @@ class StepResult:
         trace = self.trace
         if trace is None:
             return {"modules": [], "decided_by": None, "log": [], "trace": None}
-        return {
-            "modules": [module_json(m) for m in trace.modules],
-            "decided_by": trace.decided_by_text,
-            "log": [x.text for x in trace.all_log()],
-            "trace": {
-                "status": trace.status,
-                "reason": trace.reason,
-                "disagreement": trace.disagreement,
-            },
-        }
+        return {**trace_json(trace), "log": [x.text for x in trace.all_log()]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -345,8 +336,6 @@ def _interruptible() -> Iterator[None]:
 def ask_on_terminal(prompt: str) -> str:
     """Ask the person running the profile, without echo, on the controlling terminal. The
     prompt is a module's text: shown with its control characters escaped."""
-    from pamexplorer.calltext import printable
-
     return getpass.getpass(f"[pamexplorer] {printable(prompt.rstrip())} ")
 
 
@@ -686,7 +675,7 @@ class ProfileRun:
 
 def run_profile(
     profile: Profile,
-    engine: Engine | AsyncEngine | None = None,
+    engine: AsyncEngine | None = None,
     ask: AskFunction | None = None,
 ) -> ProfileResult:
     """Run one profile; never raises for PAM outcomes, crashes or timeouts (see ``status``).
@@ -694,15 +683,7 @@ def run_profile(
     Raises :class:`ProfileError` only for a run-time problem of the profile itself (an ``env``
     answer whose variable is not set).
     """
-    return asyncio.run(ProfileRun(profile, engine=_async_engine(engine), ask=ask).run())
-
-
-def _async_engine(engine: Engine | AsyncEngine | None) -> AsyncEngine | None:
-    if engine is None or isinstance(engine, AsyncEngine):
-        return engine
-    wrapped = AsyncEngine(engine.timeout)
-    wrapped.engine = engine
-    return wrapped
+    return asyncio.run(ProfileRun(profile, engine=engine, ask=ask).run())
 
 
 def conclude(
