@@ -39,31 +39,28 @@ def line_codes(record: CallRecord | None) -> dict[tuple[str, int], tuple[int, st
     """Per-line codes of one call, from its per-module trace when the engine recorded one.
 
     Without a trace nothing is known per line, and nothing is marked (never guessed)."""
-    found: dict[tuple[str, int], tuple[int, str]] = {}
-    trace = getattr(record, "trace", None)
-    for entry in getattr(trace, "modules", ()) or ():
-        file, line, code = entry.file, entry.line, entry.code
-        if not getattr(entry, "ran", True) or code is None:
-            continue
-        found[(str(file), int(line))] = (int(code), str(getattr(entry, "action", "") or ""))
-    return found
+    trace = None if record is None else record.trace
+    if trace is None:
+        return {}
+    return {
+        (entry.file, entry.line): (entry.code, entry.action)
+        for entry in trace.modules
+        if entry.ran and entry.code is not None
+    }
 
 
 def decided_line(record: CallRecord | None) -> tuple[str, int] | None:
     """(file, line) of the rule whose code became the call's code, when the trace names it."""
-    trace = getattr(record, "trace", None)
-    rule = getattr(trace, "decider", None)
-    return None if rule is None else (str(rule.file), int(rule.line))
+    rule = None if record is None or record.trace is None else record.trace.decider
+    return None if rule is None else (rule.file, rule.line)
 
 
 def not_run_lines(record: CallRecord | None) -> frozenset[tuple[str, int]]:
     """(file, line) of the rules the traced call did not reach (a jump, requisite, done...)."""
-    trace = getattr(record, "trace", None)
-    return frozenset(
-        (str(entry.file), int(entry.line))
-        for entry in getattr(trace, "modules", ()) or ()
-        if not entry.ran
-    )
+    trace = None if record is None else record.trace
+    if trace is None:
+        return frozenset()
+    return frozenset((entry.file, entry.line) for entry in trace.modules if not entry.ran)
 
 
 def short_where(rule_file: str, line: int, confdir: str | None) -> str:
