@@ -239,16 +239,17 @@ class SimulationView:
 
     def __repr__(self) -> str:
         sim = self.simulation
-        lines = [f"{sim.service} (simulated)"]
+        lines = [f"{visible(sim.service)} (simulated)"]
         if sim.start.crash:
-            lines.append(f"  pam_start crashes: {sim.start.crash}")
+            lines.append(f"  pam_start crashes: {visible(sim.start.crash)}")
         for call in sim.calls:
             lines.append(f"  {call.function}  {code_label(call.code)}  {call.text}")
             for step in call.path:
                 where = short_where(step.file, step.line, self.confdir)
                 assumed = " (assumed)" if step.assumed else ""
+                module = visible(step.module)
                 lines.append(
-                    f"      {visible(where)} {step.module} {code_label(step.code)}{assumed}"
+                    f"      {visible(where)} {module} {code_label(step.code)}{assumed}"
                     f" -> {step.action} {visible(shown_lab_text(step.note, self.confdir))}".rstrip()
                 )
         return "\n".join(lines)

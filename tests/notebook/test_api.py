@@ -109,6 +109,10 @@ def test_module_text_is_escaped_in_html_and_visible_in_text(service_dir) -> None
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold" not in html
     assert "PAM_SUCCESS (0)" in html
     assert "info: <b>bold</b>" in repr(record)
+    # A module path from a service file: escaped in the simulation's text too.
+    hostile = service_dir({"esc": "auth required pam_\x1b[31mx.so\n"})
+    simulated = repr(pamexplorer.simulate("esc", confdir=hostile))
+    assert "\x1b" not in simulated and "pam_\\x1b[31mx.so" in simulated
 
 
 def test_hostile_text_in_records_is_never_markup() -> None:
