@@ -59,6 +59,7 @@ from pamexplorer.profile import (
     Step,
     SystemConfig,
     compile_pattern,
+    profile_name,
     quoted,
 )
 from pamexplorer.session import (
@@ -215,7 +216,7 @@ class ProfileResult:
 
 def error_result(reference: str, err: ProfileError) -> ProfileResult:
     """The result of a profile that could not be loaded (exit status 2)."""
-    name = Path(err.file).name.removesuffix(".yaml").removesuffix(".yml") or reference
+    name = profile_name(Path(err.file).name) or reference
     return ProfileResult(profile=name, title=name, path=err.file, status=ERROR, reason=str(err))
 
 
