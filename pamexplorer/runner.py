@@ -43,7 +43,6 @@ from pamexplorer.pam.secrets import Secrets
 from pamexplorer.profile import (
     DEFAULT_TIMEOUT,
     Answer,
-    AskAnswer,
     CallStep,
     ConfigKind,
     DirectoryConfig,
@@ -226,33 +225,21 @@ def error_result(reference: str, err: ProfileError) -> ProfileResult:
 class ProfileConversation(ScriptedConversation[int]):
     """Answers prompts from a profile's ``answers``: the first ``match`` that finds the prompt
     wins, else the next answer without ``match``; anything else aborts the conversation.
-    Scripted entries are indexes into ``answers``; their values are resolved on first use."""
+    Scripted entries are indexes into ``answers``; an entry without a value yet (an ``{ask:
+    true}`` answer) raises :class:`AnswerNeeded` for :class:`ProfileAnswers` to ask."""
 
-    def __init__(
-        self,
-        answers: Sequence[Answer],
-        values: dict[int, str],
-        secrets: Secrets,
-        ask: AskFunction | None,
-    ) -> None:
+    def __init__(self, answers: Sequence[Answer], values: dict[int, str]) -> None:
         super().__init__(
             patterns=[
                 (compile_pattern(a.match), i) for i, a in enumerate(answers) if a.match is not None
             ],
             ordered=[i for i, a in enumerate(answers) if a.match is None],
         )
-        self.answers = list(answers)
-        self.values = values  # index -> resolved value (literals and env answers)
-        self.secrets = secrets
-        self.ask = ask
+        self.values = values  # index -> resolved value (literals, env answers, asked ones)
 
     def answer(self, entry: int, prompt: str) -> str:
         if entry not in self.values:
-            if self.ask is None:
-                raise AnswerNeeded(entry)
-            value = self.ask(self.secrets.scrub(prompt))
-            self.secrets.add(value)
-            self.values[entry] = value
+            raise AnswerNeeded(entry)
         return self.values[entry]
 
 
@@ -433,11 +420,6 @@ def resolve_answers(profile: Profile, secrets: Secrets) -> dict[int, str]:
     return values
 
 
-def asks(profile: Profile) -> bool:
-    """Whether the profile has an ``{ask: true}`` answer (a person must be there)."""
-    return any(isinstance(answer, AskAnswer) for answer in profile.answers)
-
-
 class ProfileRun:
     """One run of a profile over a :class:`~pamexplorer.session.PamSession`, one step at a
     time: ``await start()`` (pam_start), ``await next_step()`` until it returns None, then
@@ -518,7 +500,7 @@ class ProfileRun:
             self._end(SKIPPED, self.skip)
             return None
         values = resolve_answers(profile, self.secrets)
-        scripted = ProfileConversation(profile.answers, values, self.secrets, None)
+        scripted = ProfileConversation(profile.answers, values)
         problem = directory_problem(profile)
         if problem is not None:
             self._end(ERROR, problem)
