@@ -32,7 +32,7 @@ from pamexplorer.pam.conversation import (
 )
 from pamexplorer.pam.operation import Operation, parse_flags, parse_operation
 from pamexplorer.pam.records import CallRecord, Message
-from pamexplorer.session import Crashed, PamSession, SessionEvent, SessionState
+from pamexplorer.session import PamSession, SessionState
 from pamexplorer.stack import parse_result_spec, resolve
 from pamexplorer.stack import simulate as run_simulation
 from pamexplorer.views import (
@@ -194,18 +194,12 @@ class LiveTransaction(NamedCalls[CallRecord]):
             conversation=conversation or NoConversation(),
             timeout=timeout,
         )
-        self.crash_output: tuple[str, ...] = ()
-        self.session.subscribe(self._on_event)
         self.start_record: CallRecord | None = None
         try:
             self.start_record = self._run(self.session.start())
         except BaseException:
             self._finalizer()
             raise
-
-    def _on_event(self, event: SessionEvent) -> None:
-        if isinstance(event, Crashed):
-            self.crash_output = event.output
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self._loop.run(coroutine, on_interrupt=self.session.abort)
@@ -222,6 +216,11 @@ class LiveTransaction(NamedCalls[CallRecord]):
     @property
     def crash(self) -> EngineCrashed | None:
         return self.session.crash
+
+    @property
+    def crash_output(self) -> tuple[str, ...]:
+        """What the module printed before the crash that ended the transaction."""
+        return self.session.crash_output
 
     @property
     def last(self) -> CallRecord | None:
@@ -276,7 +275,7 @@ class LiveTransaction(NamedCalls[CallRecord]):
             f"{self.service} as {self.user or '(no user)'}  [{self.state.value}]",
             self.records,
             None if crash is None else crash.message,
-            self.crash_output,
+            self.session.crash_output,
         )
 
     def stack(self) -> StackView:

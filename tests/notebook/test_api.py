@@ -80,7 +80,9 @@ def test_a_crash_raises_and_shows_in_the_timeline(service_dir, c_module) -> None
     segv = c_module(
         "segv-api",
         """
+        #include <stdio.h>
         PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
+            printf("last words\\n"); fflush(stdout);
             *(volatile int *)0 = 1; return 0;
         }
         """,
@@ -92,6 +94,7 @@ def test_a_crash_raises_and_shows_in_the_timeline(service_dir, c_module) -> None
     assert t.state.value == "crashed"
     assert "SIGSEGV during pam_authenticate" in t._repr_html_()
     assert "CRASH: SIGSEGV during pam_authenticate" in repr(t)
+    assert t.crash_output == ("last words",) and "output: last words" in repr(t)
     t.close()
 
 

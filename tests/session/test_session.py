@@ -191,6 +191,7 @@ async def test_a_crash_is_an_event_and_leaves_the_face_usable(
     assert err.value.message == "SIGSEGV during pam_authenticate"
     crashes = [e for e in seen.events if isinstance(e, Crashed)]
     assert crashes and "last words" in crashes[0].output
+    assert session.crash_output == crashes[0].output
     with pytest.raises(EngineCrashed):
         await session.call(Function.ACCT_MGMT)
     # A new session works: the crash cost one child only.
