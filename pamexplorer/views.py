@@ -101,14 +101,21 @@ class StackView:
             not_run_lines(record) if codes else frozenset(),
         )
 
-    def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None]]:
+    def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None, str]]:
+        """(origin, rule, type, its code and action, ``decided``/``not run``/"") per line."""
         rows = []
         for module_type in ("auth", "account", "session", "password"):
             own = self.stack.own_chain(module_type)
             chain, origin = (own, "") if own else (self.stack.other_chain(module_type), "other")
             for rule in chain:
-                mark = self.codes.get((rule.file, rule.line))
-                rows.append((origin, rule, module_type, mark))
+                key = (rule.file, rule.line)
+                mark = self.codes.get(key)
+                state = ""
+                if key == self.decided:
+                    state = "decided"
+                elif key in self.not_run and mark is None:
+                    state = "not run"
+                rows.append((origin, rule, module_type, mark, state))
         return rows
 
     def _shown(self, value: str) -> str:
@@ -132,18 +139,17 @@ class StackView:
         elif self.function:
             head += f"<div class='dim'>{text(self.function)}: no per-line codes recorded</div>"
         rows = []
-        for origin, rule, module_type, mark in self._rows():
+        for origin, rule, module_type, mark, state in self._rows():
             indent = "&nbsp;&nbsp;" * rule.level
             where = short_where(rule.file, rule.line, stack.confdir)
             got = ""
-            key = (rule.file, rule.line)
             if mark is not None:
                 got = code_span(mark[0]) + (f" {text(mark[1])}" if mark[1] else "")
             row = ""
-            if key == self.decided:
+            if state == "decided":
                 got += " <span class='decided'>&#9664; decided</span>"
                 row = " class='decided-row'"
-            elif key in self.not_run and mark is None:
+            elif state == "not run":
                 got = "<span class='dim'>not run</span>"
                 row = " class='dim'"
             status = (
@@ -171,11 +177,11 @@ class StackView:
             lines.append(f"  pam_start crashes: {stack.start.crash} {stack.start.reason}")
         elif stack.start.code:
             lines.append(f"  pam_start: {code_label(stack.start.code)} {stack.start.reason}")
-        for origin, rule, module_type, mark in self._rows():
+        for origin, rule, module_type, mark, state in self._rows():
             got = "" if mark is None else f"  -> {code_label(mark[0])} {mark[1]}".rstrip()
-            if (rule.file, rule.line) == self.decided:
+            if state == "decided":
                 got += "  <- decided"
-            elif (rule.file, rule.line) in self.not_run and mark is None:
+            elif state == "not run":
                 got = "  (not run)"
             status = "" if rule.status == "found" else f"  [{rule.status}]"
             where = short_where(rule.file, rule.line, stack.confdir)
