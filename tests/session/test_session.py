@@ -161,7 +161,7 @@ async def test_cancelled_prompt_gives_the_module_conv_err(
     await session.close()
 
 
-async def test_abort_kills_a_call_in_flight_and_the_session_reports_it(
+async def test_abort_kills_a_hung_call_and_the_session_reports_it(
     service_dir: ServiceDirFactory, faults: Path
 ) -> None:
     confdir = service_dir({"svc": f"auth required {faults} hang\n"})
