@@ -11,6 +11,7 @@ import pytest
 import pamexplorer
 from pamexplorer.pam.codes import Code, Flag, MessageStyle
 from pamexplorer.pam.records import REDACTED
+from tests.engine.engine_csrc import FAULTS
 
 HOSTILE = "<img src=x onerror=alert(1)>&\x1b[31m"
 
@@ -77,17 +78,8 @@ def test_a_callback_answers_and_no_answer_gives_conv_err(service_dir, c_module) 
 
 
 def test_a_crash_raises_and_shows_in_the_timeline(service_dir, c_module) -> None:
-    segv = c_module(
-        "segv-api",
-        """
-        #include <stdio.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            printf("last words\\n"); fflush(stdout);
-            *(volatile int *)0 = 1; return 0;
-        }
-        """,
-    )
-    confdir = service_dir({"segv": f"auth required {segv}\n"})
+    faults = c_module("faults", FAULTS)
+    confdir = service_dir({"segv": f"auth required {faults} print-segv\n"})
     t = pamexplorer.open("segv", "alice", confdir=confdir)
     with pytest.raises(pamexplorer.EngineCrashed, match=r"^SIGSEGV during pam_authenticate$"):
         t.authenticate()
