@@ -216,28 +216,18 @@ def trace_lines(trace: Trace | None) -> Iterator[str]:
         yield f"    WARNING {printable(trace.disagreement)}"
 
 
+#: The keys of :meth:`ModuleCall.to_dict` that ``call --format json`` shows, in its order.
+MODULE_KEYS = (
+    "file", "line", "type", "control", "module", "args", "chain", "function", "flags", "ran",
+    "skip", "code", "name", "action", "frozen_code", "duration_ms", "messages",
+)  # fmt: skip
+
+
 def module_json(entry: ModuleCall) -> dict[str, Any]:
-    """One entry of ``calls[].modules[]`` in ``call --format json``."""
-    return {
-        "file": entry.file,
-        "line": entry.line,
-        "type": entry.type,
-        "control": entry.control,
-        "module": entry.module,
-        "args": list(entry.args),
-        "chain": list(entry.chain),
-        "function": entry.function,
-        "flags": flag_names(entry.flags),
-        "ran": entry.ran,
-        "skip": entry.skip,
-        "code": entry.code,
-        "name": entry.name,
-        "action": entry.action,
-        "frozen_code": entry.frozen_code,
-        "duration_ms": round(entry.duration_ms, 3),
-        "messages": [m.to_dict() for m in entry.messages],
-        "log": [line.text for line in entry.log],
-    }
+    """One entry of ``calls[].modules[]`` in ``call --format json``: the record's own keys,
+    its log lines as text."""
+    data = entry.to_dict()
+    return {**{key: data[key] for key in MODULE_KEYS}, "log": [line.text for line in entry.log]}
 
 
 def trace_json(trace: Trace) -> dict[str, Any]:
