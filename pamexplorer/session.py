@@ -257,7 +257,8 @@ class PamSession:
     async def end(self) -> CallRecord | None:
         """``pam_end``; None when there is nothing to end (never started, ended, crashed)."""
         if self._session is None or self._state.over:
-            self._set_state(SessionState.ENDED if self._state is SessionState.NEW else self._state)
+            if self._state is SessionState.NEW:
+                self._set_state(SessionState.ENDED)
             return None
         session = self._begin("pam_end")
         try:
