@@ -16,7 +16,6 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -362,5 +361,4 @@ def run(profile: str | os.PathLike[str]) -> ProfileRunView:
     from pamexplorer.profile import resolve as find_profile
     from pamexplorer.runner import run_profile
 
-    path = Path(profile) if Path(profile).is_file() else find_profile(str(profile))
-    return ProfileRunView(run_profile(load(path)))
+    return ProfileRunView(run_profile(load(find_profile(os.fspath(profile)))))
