@@ -16,7 +16,6 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -32,7 +31,7 @@ from pamexplorer.pam.conversation import (
 )
 from pamexplorer.pam.operation import Operation, parse_flags, parse_operation
 from pamexplorer.pam.records import CallRecord, Message
-from pamexplorer.session import Crashed, PamSession, SessionEvent, SessionState
+from pamexplorer.session import PamSession, SessionState
 from pamexplorer.stack import parse_result_spec, resolve
 from pamexplorer.stack import simulate as run_simulation
 from pamexplorer.views import (
@@ -194,18 +193,12 @@ class LiveTransaction(NamedCalls[CallRecord]):
             conversation=conversation or NoConversation(),
             timeout=timeout,
         )
-        self.crash_output: tuple[str, ...] = ()
-        self.session.subscribe(self._on_event)
         self.start_record: CallRecord | None = None
         try:
             self.start_record = self._run(self.session.start())
         except BaseException:
             self._finalizer()
             raise
-
-    def _on_event(self, event: SessionEvent) -> None:
-        if isinstance(event, Crashed):
-            self.crash_output = event.output
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self._loop.run(coroutine, on_interrupt=self.session.abort)
@@ -222,6 +215,11 @@ class LiveTransaction(NamedCalls[CallRecord]):
     @property
     def crash(self) -> EngineCrashed | None:
         return self.session.crash
+
+    @property
+    def crash_output(self) -> tuple[str, ...]:
+        """What the module printed before the crash that ended the transaction."""
+        return self.session.crash_output
 
     @property
     def last(self) -> CallRecord | None:
@@ -276,7 +274,7 @@ class LiveTransaction(NamedCalls[CallRecord]):
             f"{self.service} as {self.user or '(no user)'}  [{self.state.value}]",
             self.records,
             None if crash is None else crash.message,
-            self.crash_output,
+            self.session.crash_output,
         )
 
     def stack(self) -> StackView:
@@ -363,5 +361,4 @@ def run(profile: str | os.PathLike[str]) -> ProfileRunView:
     from pamexplorer.profile import resolve as find_profile
     from pamexplorer.runner import run_profile
 
-    path = Path(profile) if Path(profile).is_file() else find_profile(str(profile))
-    return ProfileRunView(run_profile(load(path)))
+    return ProfileRunView(run_profile(load(find_profile(os.fspath(profile)))))

@@ -53,6 +53,7 @@ __all__ = [
     "record_json",
     "short_where",
     "simulation_lines",
+    "trace_json",
     "trace_lines",
     "use_color",
 ]
@@ -215,45 +216,43 @@ def trace_lines(trace: Trace | None) -> Iterator[str]:
         yield f"    WARNING {printable(trace.disagreement)}"
 
 
+#: The keys of :meth:`ModuleCall.to_dict` that ``call --format json`` shows, in its order.
+MODULE_KEYS = (
+    "file", "line", "type", "control", "module", "args", "chain", "function", "flags", "ran",
+    "skip", "code", "name", "action", "frozen_code", "duration_ms", "messages",
+)  # fmt: skip
+
+
 def module_json(entry: ModuleCall) -> dict[str, Any]:
-    """One entry of ``calls[].modules[]`` in ``call --format json``."""
+    """One entry of ``calls[].modules[]`` in ``call --format json``: the record's own keys,
+    its log lines as text."""
+    data = entry.to_dict()
+    return {**{key: data[key] for key in MODULE_KEYS}, "log": [line.text for line in entry.log]}
+
+
+def trace_json(trace: Trace) -> dict[str, Any]:
+    """The trace keys of a call in JSON (``call --format json``, ``run --format json``):
+    ``modules``, ``decided_by`` and ``trace`` {status, reason, disagreement}."""
     return {
-        "file": entry.file,
-        "line": entry.line,
-        "type": entry.type,
-        "control": entry.control,
-        "module": entry.module,
-        "args": list(entry.args),
-        "chain": list(entry.chain),
-        "function": entry.function,
-        "flags": flag_names(entry.flags),
-        "ran": entry.ran,
-        "skip": entry.skip,
-        "code": entry.code,
-        "name": entry.name,
-        "action": entry.action,
-        "frozen_code": entry.frozen_code,
-        "duration_ms": round(entry.duration_ms, 3),
-        "messages": [m.to_dict() for m in entry.messages],
-        "log": [line.text for line in entry.log],
+        "modules": [module_json(m) for m in trace.modules],
+        "decided_by": trace.decided_by_text,
+        "trace": {
+            "status": trace.status,
+            "reason": trace.reason,
+            "disagreement": trace.disagreement,
+        },
     }
 
 
 def record_json(record: CallRecord) -> dict[str, Any]:
-    """A call record as ``call --format json`` shows it: the record, plus ``modules`` and
-    ``decided_by`` from its trace and ``trace`` {status, reason, disagreement, log}."""
+    """A call record as ``call --format json`` shows it: the record, plus the keys of
+    :func:`trace_json`, whose ``trace`` also holds libpam's own ``log`` lines."""
     data = record.to_dict()
     trace = data.pop("trace", None) and record.trace
     if trace is None:
         return data
-    data["modules"] = [module_json(m) for m in trace.modules]
-    data["decided_by"] = trace.decided_by_text
-    data["trace"] = {
-        "status": trace.status,
-        "reason": trace.reason,
-        "disagreement": trace.disagreement,
-        "log": [line.text for line in trace.log],
-    }
+    data.update(trace_json(trace))
+    data["trace"]["log"] = [line.text for line in trace.log]
     return data
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from pamexplorer.calltext import module_json
-from pamexplorer.engine import Engine, EngineCrashed, EngineError
+from pamexplorer.calltext import printable, trace_json
+from pamexplorer.engine import EngineCrashed, EngineError
 from pamexplorer.engine.aio import AsyncEngine
 from pamexplorer.lab import inline_confdir, lab_confdir
 from pamexplorer.pam.codes import Code, describe, flag_names
@@ -43,7 +43,6 @@ from pamexplorer.pam.secrets import Secrets
 from pamexplorer.profile import (
     DEFAULT_TIMEOUT,
     Answer,
-    AskAnswer,
     CallStep,
     ConfigKind,
     DirectoryConfig,
@@ -59,6 +58,7 @@ from pamexplorer.profile import (
     Step,
     SystemConfig,
     compile_pattern,
+    profile_name,
     quoted,
 )
 from pamexplorer.session import (
@@ -154,16 +154,7 @@ class StepResult:
         trace = self.trace
         if trace is None:
             return {"modules": [], "decided_by": None, "log": [], "trace": None}
-        return {
-            "modules": [module_json(m) for m in trace.modules],
-            "decided_by": trace.decided_by_text,
-            "log": [x.text for x in trace.all_log()],
-            "trace": {
-                "status": trace.status,
-                "reason": trace.reason,
-                "disagreement": trace.disagreement,
-            },
-        }
+        return {**trace_json(trace), "log": [x.text for x in trace.all_log()]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,7 +215,7 @@ class ProfileResult:
 
 def error_result(reference: str, err: ProfileError) -> ProfileResult:
     """The result of a profile that could not be loaded (exit status 2)."""
-    name = Path(err.file).name.removesuffix(".yaml").removesuffix(".yml") or reference
+    name = profile_name(Path(err.file).name) or reference
     return ProfileResult(profile=name, title=name, path=err.file, status=ERROR, reason=str(err))
 
 
@@ -234,33 +225,21 @@ def error_result(reference: str, err: ProfileError) -> ProfileResult:
 class ProfileConversation(ScriptedConversation[int]):
     """Answers prompts from a profile's ``answers``: the first ``match`` that finds the prompt
     wins, else the next answer without ``match``; anything else aborts the conversation.
-    Scripted entries are indexes into ``answers``; their values are resolved on first use."""
+    Scripted entries are indexes into ``answers``; an entry without a value yet (an ``{ask:
+    true}`` answer) raises :class:`AnswerNeeded` for :class:`ProfileAnswers` to ask."""
 
-    def __init__(
-        self,
-        answers: Sequence[Answer],
-        values: dict[int, str],
-        secrets: Secrets,
-        ask: AskFunction | None,
-    ) -> None:
+    def __init__(self, answers: Sequence[Answer], values: dict[int, str]) -> None:
         super().__init__(
             patterns=[
                 (compile_pattern(a.match), i) for i, a in enumerate(answers) if a.match is not None
             ],
             ordered=[i for i, a in enumerate(answers) if a.match is None],
         )
-        self.answers = list(answers)
-        self.values = values  # index -> resolved value (literals and env answers)
-        self.secrets = secrets
-        self.ask = ask
+        self.values = values  # index -> resolved value (literals, env answers, asked ones)
 
     def answer(self, entry: int, prompt: str) -> str:
         if entry not in self.values:
-            if self.ask is None:
-                raise AnswerNeeded(entry)
-            value = self.ask(self.secrets.scrub(prompt))
-            self.secrets.add(value)
-            self.values[entry] = value
+            raise AnswerNeeded(entry)
         return self.values[entry]
 
 
@@ -345,8 +324,6 @@ def _interruptible() -> Iterator[None]:
 def ask_on_terminal(prompt: str) -> str:
     """Ask the person running the profile, without echo, on the controlling terminal. The
     prompt is a module's text: shown with its control characters escaped."""
-    from pamexplorer.calltext import printable
-
     return getpass.getpass(f"[pamexplorer] {printable(prompt.rstrip())} ")
 
 
@@ -443,11 +420,6 @@ def resolve_answers(profile: Profile, secrets: Secrets) -> dict[int, str]:
     return values
 
 
-def asks(profile: Profile) -> bool:
-    """Whether the profile has an ``{ask: true}`` answer (a person must be there)."""
-    return any(isinstance(answer, AskAnswer) for answer in profile.answers)
-
-
 class ProfileRun:
     """One run of a profile over a :class:`~pamexplorer.session.PamSession`, one step at a
     time: ``await start()`` (pam_start), ``await next_step()`` until it returns None, then
@@ -528,7 +500,7 @@ class ProfileRun:
             self._end(SKIPPED, self.skip)
             return None
         values = resolve_answers(profile, self.secrets)
-        scripted = ProfileConversation(profile.answers, values, self.secrets, None)
+        scripted = ProfileConversation(profile.answers, values)
         problem = directory_problem(profile)
         if problem is not None:
             self._end(ERROR, problem)
@@ -686,7 +658,7 @@ class ProfileRun:
 
 def run_profile(
     profile: Profile,
-    engine: Engine | AsyncEngine | None = None,
+    engine: AsyncEngine | None = None,
     ask: AskFunction | None = None,
 ) -> ProfileResult:
     """Run one profile; never raises for PAM outcomes, crashes or timeouts (see ``status``).
@@ -694,15 +666,7 @@ def run_profile(
     Raises :class:`ProfileError` only for a run-time problem of the profile itself (an ``env``
     answer whose variable is not set).
     """
-    return asyncio.run(ProfileRun(profile, engine=_async_engine(engine), ask=ask).run())
-
-
-def _async_engine(engine: Engine | AsyncEngine | None) -> AsyncEngine | None:
-    if engine is None or isinstance(engine, AsyncEngine):
-        return engine
-    wrapped = AsyncEngine(engine.timeout)
-    wrapped.engine = engine
-    return wrapped
+    return asyncio.run(ProfileRun(profile, engine=engine, ask=ask).run())
 
 
 def conclude(

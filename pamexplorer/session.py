@@ -177,6 +177,7 @@ class PamSession:
         self.engine = engine or shared_engine()
         self.records: list[CallRecord] = []
         self.crash: EngineCrashed | None = None
+        self.crash_output: tuple[str, ...] = ()  # module output that came before the crash
         self.in_flight: str | None = None
         self._state = SessionState.NEW
         self._listeners: list[Listener] = [on_event] if on_event is not None else []
@@ -256,7 +257,8 @@ class PamSession:
     async def end(self) -> CallRecord | None:
         """``pam_end``; None when there is nothing to end (never started, ended, crashed)."""
         if self._session is None or self._state.over:
-            self._set_state(SessionState.ENDED if self._state is SessionState.NEW else self._state)
+            if self._state is SessionState.NEW:
+                self._set_state(SessionState.ENDED)
             return None
         session = self._begin("pam_end")
         try:
@@ -360,7 +362,7 @@ class PamSession:
         self._emit(RecordReceived(record))
 
     def _crashed(self, err: EngineCrashed, output: tuple[str, ...]) -> None:
-        self.crash = err
+        self.crash, self.crash_output = err, output
         self._emit(Crashed(err, output))
         self.in_flight = None
         self._set_state(SessionState.CRASHED)

@@ -39,31 +39,28 @@ def line_codes(record: CallRecord | None) -> dict[tuple[str, int], tuple[int, st
     """Per-line codes of one call, from its per-module trace when the engine recorded one.
 
     Without a trace nothing is known per line, and nothing is marked (never guessed)."""
-    found: dict[tuple[str, int], tuple[int, str]] = {}
-    trace = getattr(record, "trace", None)
-    for entry in getattr(trace, "modules", ()) or ():
-        file, line, code = entry.file, entry.line, entry.code
-        if not getattr(entry, "ran", True) or code is None:
-            continue
-        found[(str(file), int(line))] = (int(code), str(getattr(entry, "action", "") or ""))
-    return found
+    trace = None if record is None else record.trace
+    if trace is None:
+        return {}
+    return {
+        (entry.file, entry.line): (entry.code, entry.action)
+        for entry in trace.modules
+        if entry.ran and entry.code is not None
+    }
 
 
 def decided_line(record: CallRecord | None) -> tuple[str, int] | None:
     """(file, line) of the rule whose code became the call's code, when the trace names it."""
-    trace = getattr(record, "trace", None)
-    rule = getattr(trace, "decider", None)
-    return None if rule is None else (str(rule.file), int(rule.line))
+    rule = None if record is None or record.trace is None else record.trace.decider
+    return None if rule is None else (rule.file, rule.line)
 
 
 def not_run_lines(record: CallRecord | None) -> frozenset[tuple[str, int]]:
     """(file, line) of the rules the traced call did not reach (a jump, requisite, done...)."""
-    trace = getattr(record, "trace", None)
-    return frozenset(
-        (str(entry.file), int(entry.line))
-        for entry in getattr(trace, "modules", ()) or ()
-        if not entry.ran
-    )
+    trace = None if record is None else record.trace
+    if trace is None:
+        return frozenset()
+    return frozenset((entry.file, entry.line) for entry in trace.modules if not entry.ran)
 
 
 def short_where(rule_file: str, line: int, confdir: str | None) -> str:
@@ -104,14 +101,21 @@ class StackView:
             not_run_lines(record) if codes else frozenset(),
         )
 
-    def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None]]:
+    def _rows(self) -> list[tuple[str, Rule, str, tuple[int, str] | None, str]]:
+        """(origin, rule, type, its code and action, ``decided``/``not run``/"") per line."""
         rows = []
         for module_type in ("auth", "account", "session", "password"):
             own = self.stack.own_chain(module_type)
             chain, origin = (own, "") if own else (self.stack.other_chain(module_type), "other")
             for rule in chain:
-                mark = self.codes.get((rule.file, rule.line))
-                rows.append((origin, rule, module_type, mark))
+                key = (rule.file, rule.line)
+                mark = self.codes.get(key)
+                state = ""
+                if key == self.decided:
+                    state = "decided"
+                elif key in self.not_run and mark is None:
+                    state = "not run"
+                rows.append((origin, rule, module_type, mark, state))
         return rows
 
     def _shown(self, value: str) -> str:
@@ -135,18 +139,17 @@ class StackView:
         elif self.function:
             head += f"<div class='dim'>{text(self.function)}: no per-line codes recorded</div>"
         rows = []
-        for origin, rule, module_type, mark in self._rows():
+        for origin, rule, module_type, mark, state in self._rows():
             indent = "&nbsp;&nbsp;" * rule.level
             where = short_where(rule.file, rule.line, stack.confdir)
             got = ""
-            key = (rule.file, rule.line)
             if mark is not None:
                 got = code_span(mark[0]) + (f" {text(mark[1])}" if mark[1] else "")
             row = ""
-            if key == self.decided:
+            if state == "decided":
                 got += " <span class='decided'>&#9664; decided</span>"
                 row = " class='decided-row'"
-            elif key in self.not_run and mark is None:
+            elif state == "not run":
                 got = "<span class='dim'>not run</span>"
                 row = " class='dim'"
             status = (
@@ -174,11 +177,11 @@ class StackView:
             lines.append(f"  pam_start crashes: {stack.start.crash} {stack.start.reason}")
         elif stack.start.code:
             lines.append(f"  pam_start: {code_label(stack.start.code)} {stack.start.reason}")
-        for origin, rule, module_type, mark in self._rows():
+        for origin, rule, module_type, mark, state in self._rows():
             got = "" if mark is None else f"  -> {code_label(mark[0])} {mark[1]}".rstrip()
-            if (rule.file, rule.line) == self.decided:
+            if state == "decided":
                 got += "  <- decided"
-            elif (rule.file, rule.line) in self.not_run and mark is None:
+            elif state == "not run":
                 got = "  (not run)"
             status = "" if rule.status == "found" else f"  [{rule.status}]"
             where = short_where(rule.file, rule.line, stack.confdir)
@@ -242,16 +245,17 @@ class SimulationView:
 
     def __repr__(self) -> str:
         sim = self.simulation
-        lines = [f"{sim.service} (simulated)"]
+        lines = [f"{visible(sim.service)} (simulated)"]
         if sim.start.crash:
-            lines.append(f"  pam_start crashes: {sim.start.crash}")
+            lines.append(f"  pam_start crashes: {visible(sim.start.crash)}")
         for call in sim.calls:
             lines.append(f"  {call.function}  {code_label(call.code)}  {call.text}")
             for step in call.path:
                 where = short_where(step.file, step.line, self.confdir)
                 assumed = " (assumed)" if step.assumed else ""
+                module = visible(step.module)
                 lines.append(
-                    f"      {visible(where)} {step.module} {code_label(step.code)}{assumed}"
+                    f"      {visible(where)} {module} {code_label(step.code)}{assumed}"
                     f" -> {step.action} {visible(shown_lab_text(step.note, self.confdir))}".rstrip()
                 )
         return "\n".join(lines)

@@ -17,6 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from pamexplorer.pam.codes import flag_names
+from pamexplorer.profile import (
+    Answer,
+    AskAnswer,
+    CallStep,
+    DirectoryConfig,
+    EnvAnswer,
+    InlineConfig,
+    LiteralAnswer,
+    Profile,
+    PutenvStep,
+    SetItemStep,
+    Step,
+)
 
 #: Where the bundled notebooks live (shipped in the wheel).
 BUNDLED = Path(__file__).resolve().parent.parent / "notebooks"
@@ -65,86 +78,62 @@ def md(value: str) -> str:
     return html.escape(value.strip(), quote=False)
 
 
-# -- reading a profile (both the flat model and the sum types of the profile package) ---------
+# -- reading a profile ------------------------------------------------------------------------
 
 
-def _config(profile: Any) -> tuple[str, Any]:
+def _config(profile: Profile) -> tuple[str, Any]:
     """``("lab", None)``, ``("system", None)``, ``("directory", path)`` or ``("inline", files)``."""
-    config = profile.config
-    if isinstance(config, dict):
-        return "inline", dict(config)
-    if hasattr(config, "files"):
-        return "inline", dict(config.files)
-    if isinstance(config, Path):
-        return "directory", config
-    if hasattr(config, "path"):
-        return "directory", Path(config.path)
-    kind = str(getattr(config, "kind", config)).lower()
-    return ("lab", None) if kind.endswith("lab") else ("system", None)
+    match profile.config:
+        case InlineConfig(files=files):
+            return "inline", dict(files)
+        case DirectoryConfig(path=path):
+            return "directory", path
+        case config:
+            return config.kind.value, None
 
 
-def _answer(answer: Any) -> tuple[str, str | None, str | None]:
-    """(kind, value or variable name, match) with kind ``literal``, ``env`` or ``ask``."""
-    match = getattr(answer, "match", None)
-    kind = str(getattr(answer, "kind", "")).lower()
-    if getattr(answer, "ask", False) is True or kind.endswith("ask"):
-        return "ask", None, match
-    env = getattr(answer, "env", None)
-    if env is None and kind.endswith("env"):
-        env = getattr(answer, "name", None)
-    if env is not None:
-        return "env", str(env), match
-    literal = getattr(answer, "literal", None)
-    if literal is None:
-        literal = getattr(answer, "value", None)
-    return "literal", None if literal is None else str(literal), match
+def _answer_code(answer: Answer) -> tuple[str | None, str]:
+    """The import an answer needs (or None) and the expression that gives it."""
+    match answer:
+        case EnvAnswer(name=name):
+            return "import os", f"os.environ[{name!r}]"
+        case AskAnswer(match=match):
+            return "import getpass", f"getpass.getpass({(match or 'answer') + ': '!r})"
+        case LiteralAnswer(value=value):
+            return None, repr(value)
 
 
-def _answers_code(profile: Any) -> tuple[list[str], str]:
+def _answers_code(profile: Profile) -> tuple[list[str], str]:
     """Imports the answers need, and the ``answers=`` argument (or "")."""
-    answers = list(getattr(profile, "answers", []) or [])
-    if not answers:
+    if not profile.answers:
         return [], ""
     imports: set[str] = set()
-    values = []
-    for answer in answers:
-        kind, value, match = _answer(answer)
-        if kind == "env":
-            imports.add("import os")
-            expr = f"os.environ[{value!r}]"
-        elif kind == "ask":
-            imports.add("import getpass")
-            expr = f"getpass.getpass({(match or 'answer') + ': '!r})"
-        else:
-            expr = repr(value)
-        values.append((match, expr))
-    entries = [e if m is None else f"({m!r}, {e})" for m, e in values]
+    entries = []
+    for answer in profile.answers:
+        needs, expr = _answer_code(answer)
+        if needs is not None:
+            imports.add(needs)
+        entries.append(expr if answer.match is None else f"({answer.match!r}, {expr})")
     return sorted(imports), f"answers=[{', '.join(entries)}]"
 
 
-def _step_code(step: Any) -> str:
-    expect = getattr(step, "expect", None)
-    codes = [c.name for c in getattr(expect, "codes", ())]
+def _step_code(step: Step) -> str:
+    codes = step.expect.code_names()
     comment = f"  # expected: {' or '.join(codes)}" if codes else "  # any code"
-    decided_by = getattr(expect, "decided_by", None)
-    if decided_by:  # the record's trace lines end with "decided by FILE:LINE module (action)"
-        comment += f"; decided by {decided_by}"
-    name = step.libpam_name
-    if name == "pam_set_item":
-        lines = [f"t.set_item({k!r}, {v!r})" for k, v in step.items.items()]
-        return "\n".join(lines) + comment
-    if name == "pam_putenv":
-        return f"t.putenv({step.entry!r}){comment}"
-    function = getattr(step, "function", None)
-    if function is not None:
-        flags = "|".join(flag_names(step.flags))
-        return (
-            f"t.{function.short}({flags!r}){comment}" if flags else f"t.{function.short}(){comment}"
-        )
-    return f"t.call({step.label()!r}){comment}"
+    if step.expect.decided_by:  # the record's trace lines end with "decided by FILE:LINE ..."
+        comment += f"; decided by {step.expect.decided_by}"
+    match step:
+        case SetItemStep(items=items):
+            return "\n".join(f"t.set_item({k!r}, {v!r})" for k, v in items.items()) + comment
+        case PutenvStep(entry=entry):
+            return f"t.putenv({entry!r}){comment}"
+        case CallStep(function=function, flags=flags):
+            names = "|".join(flag_names(flags))
+            argument = repr(names) if names else ""
+            return f"t.{function.short}({argument}){comment}"
 
 
-def lesson_notebook(profile: Any) -> dict[str, Any]:
+def lesson_notebook(profile: Profile) -> dict[str, Any]:
     """The notebook for one profile (with or without a ``lesson`` section)."""
     title = profile.display_title
     kind, where = _config(profile)
@@ -153,7 +142,7 @@ def lesson_notebook(profile: Any) -> dict[str, Any]:
         kind, ", confdir=confdir"
     )
     cells = [markdown_cell(f"# {md(title)}\n\n{md(profile.description or '')}")]
-    lesson = getattr(profile, "lesson", None)
+    lesson = profile.lesson
     if lesson is not None:
         cells.append(markdown_cell(f"## Question\n\n{md(lesson.question)}"))
     about = {

@@ -44,6 +44,7 @@ from pamexplorer.profile.model import (
     Step,
     StepKind,
     SystemConfig,
+    profile_name,
 )
 from pamexplorer.profile.patterns import compile_pattern
 from pamexplorer.profile.reader import PROFILE_ITEMS, load, loads, quoted
@@ -81,6 +82,7 @@ __all__ = [
     "discover",
     "load",
     "loads",
+    "profile_name",
     "quoted",
     "read_text",
     "resolve",

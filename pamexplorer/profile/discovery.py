@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pamexplorer.profile.model import ProfileError
+from pamexplorer.profile.model import SUFFIXES, ProfileError, profile_name
 from pamexplorer.profile.reader import load
-
-SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -71,12 +69,6 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
     yield from (p for p in names if _is_file(p))
 
 
-def _stem(name: str) -> str:
-    for suffix in SUFFIXES:
-        name = name.removesuffix(suffix)
-    return name
-
-
 def discover() -> list[ProfileEntry]:
     """Every bundled and user profile; a user profile shadows a bundled one of the same name."""
     entries: list[ProfileEntry] = []
@@ -87,7 +79,7 @@ def discover() -> list[ProfileEntry]:
         sources.append((bundled, True))
     for directory, is_bundled in sources:
         for path in _yaml_files(directory):
-            name = _stem(path.name)
+            name = profile_name(path.name)
             if name in seen:
                 continue
             seen.add(name)
@@ -109,7 +101,7 @@ def resolve(reference: str) -> Path:
         if _is_file(candidate):
             return candidate
         if "/" not in reference and reference not in (".", ".."):
-            stem = _stem(reference)
+            stem = profile_name(reference)
             dirs = user_dirs()
             bundled = bundled_dir()
             if bundled is not None:

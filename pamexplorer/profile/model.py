@@ -30,6 +30,17 @@ class ProfileError(Exception):
         self.file, self.line, self.field, self.expected = file, line, field, expected
 
 
+#: The file names of profiles.
+SUFFIXES = (".yaml", ".yml")
+
+
+def profile_name(file_name: str) -> str:
+    """The short name a person types: ``lab-required`` for ``lab-required.yaml``."""
+    for suffix in SUFFIXES:
+        file_name = file_name.removesuffix(suffix)
+    return file_name
+
+
 # --------------------------------------------------------------------------------------------
 # Where the service files come from
 
@@ -258,7 +269,7 @@ class Profile:
     def name(self) -> str:
         """The short name a person types: the file name without ``.yaml``."""
         if self.path is not None:
-            return self.path.name.removesuffix(".yaml").removesuffix(".yml")
+            return profile_name(self.path.name)
         return self.service
 
     @property

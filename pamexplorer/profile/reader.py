@@ -505,17 +505,12 @@ class _Reader:
             codes = self.codes(options["expect"], f"{fld}.expect")
         messages = None
         if "expect_messages" in options:
-            node = options["expect_messages"]
-            if not isinstance(node, SequenceNode):
-                raise self.error(
-                    node,
-                    f"{fld}.expect_messages",
-                    "expected a list of patterns, one per message ([] for none)",
-                )
-            patterns = []
-            for i, sub in enumerate(node.value):
-                patterns.append(self.pattern(sub, f"{fld}.expect_messages[{i}]", allow_empty=True))
-            messages = tuple(patterns)
+            messages = self.patterns(
+                options["expect_messages"],
+                f"{fld}.expect_messages",
+                "one per message ([] for none)",
+                allow_empty=True,
+            )
         env: dict[str, str | None] | None = None
         if "expect_env" in options:
             env = {}
@@ -534,17 +529,11 @@ class _Reader:
             decided_by = self.decided_by(options["expect_decided_by"], f"{fld}.expect_decided_by")
         log = None
         if "expect_log" in options:
-            node = options["expect_log"]
-            if not isinstance(node, SequenceNode):
-                raise self.error(
-                    node,
-                    f"{fld}.expect_log",
-                    "expected a list of patterns, each found in some log line of the call "
-                    "([] for none logged)",
-                )
-            log = tuple(
-                self.pattern(sub, f"{fld}.expect_log[{i}]", allow_empty=False)
-                for i, sub in enumerate(node.value)
+            log = self.patterns(
+                options["expect_log"],
+                f"{fld}.expect_log",
+                "each found in some log line of the call ([] for none logged)",
+                allow_empty=False,
             )
         return Expectation(
             codes=codes,
@@ -553,6 +542,15 @@ class _Reader:
             fail_delay=delay,
             decided_by=decided_by,
             log=log,
+        )
+
+    def patterns(self, node: Node, fld: str, what: str, *, allow_empty: bool) -> tuple[str, ...]:
+        """A list of regular expressions: ``expected a list of patterns, WHAT`` otherwise."""
+        if not isinstance(node, SequenceNode):
+            raise self.error(node, fld, f"expected a list of patterns, {what}")
+        return tuple(
+            self.pattern(sub, f"{fld}[{i}]", allow_empty=allow_empty)
+            for i, sub in enumerate(node.value)
         )
 
     def decided_by(self, node: Node, fld: str) -> str:

@@ -7,7 +7,6 @@ through the engine.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ pytest.importorskip("ipywidgets", reason="the jupyter extra is not installed")
 pytest.importorskip("nbformat", reason="nbformat is not installed")
 pytest.importorskip("nbclient", reason="nbclient is not installed")
 
-from tests.notebook.nbkit import REPO
+from tests.notebook.nbkit import repo_env
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +25,7 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from jupyter_client.manager import KernelManager
 
     cwd = tmp_path_factory.mktemp("kernel-cwd")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = repo_env()
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(cwd), env=env)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,14 @@ import nbclient
 import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def repo_env() -> dict[str, str]:
+    """This process's environment with this checkout first on ``PYTHONPATH``: a child
+    (a kernel, a Jupyter server, ``python -m pamexplorer``) imports this tree's pamexplorer."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def run_notebook(km: Any, nb: Any, *, store_widget_state: bool = False) -> Any:

@@ -11,6 +11,7 @@ import pytest
 import pamexplorer
 from pamexplorer.pam.codes import Code, Flag, MessageStyle
 from pamexplorer.pam.records import REDACTED
+from tests.engine.engine_csrc import FAULTS
 
 HOSTILE = "<img src=x onerror=alert(1)>&\x1b[31m"
 
@@ -77,21 +78,15 @@ def test_a_callback_answers_and_no_answer_gives_conv_err(service_dir, c_module) 
 
 
 def test_a_crash_raises_and_shows_in_the_timeline(service_dir, c_module) -> None:
-    segv = c_module(
-        "segv-api",
-        """
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            *(volatile int *)0 = 1; return 0;
-        }
-        """,
-    )
-    confdir = service_dir({"segv": f"auth required {segv}\n"})
+    faults = c_module("faults", FAULTS)
+    confdir = service_dir({"segv": f"auth required {faults} print-segv\n"})
     t = pamexplorer.open("segv", "alice", confdir=confdir)
     with pytest.raises(pamexplorer.EngineCrashed, match=r"^SIGSEGV during pam_authenticate$"):
         t.authenticate()
     assert t.state.value == "crashed"
     assert "SIGSEGV during pam_authenticate" in t._repr_html_()
     assert "CRASH: SIGSEGV during pam_authenticate" in repr(t)
+    assert t.crash_output == ("last words",) and "output: last words" in repr(t)
     t.close()
 
 
@@ -109,6 +104,10 @@ def test_module_text_is_escaped_in_html_and_visible_in_text(service_dir) -> None
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold" not in html
     assert "PAM_SUCCESS (0)" in html
     assert "info: <b>bold</b>" in repr(record)
+    # A module path from a service file: escaped in the simulation's text too.
+    hostile = service_dir({"esc": "auth required pam_\x1b[31mx.so\n"})
+    simulated = repr(pamexplorer.simulate("esc", confdir=hostile))
+    assert "\x1b" not in simulated and "pam_\\x1b[31mx.so" in simulated
 
 
 def test_hostile_text_in_records_is_never_markup() -> None:

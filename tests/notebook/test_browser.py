@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pamexplorer.notebook.lessons import BUNDLED
-from tests.notebook.nbkit import REPO
+from tests.notebook.nbkit import REPO, repo_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "screenshots" / "notebook.png"
@@ -69,8 +69,7 @@ def jupyterlab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     root.mkdir()
     shutil.copy(BUNDLED / "getting-started.ipynb", root)
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = repo_env()
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_RUNTIME_DIR"):
         env[name] = str(tmp_path / name.lower())
     log = (tmp_path / "jupyterlab.log").open("w")

@@ -17,30 +17,13 @@ from pamexplorer.notebook.explorer import CrashEntry
 from pamexplorer.pam.codes import Code, Flag, describe
 from pamexplorer.session import SessionState
 from pamexplorer.stack import list_services
+from tests.engine.engine_csrc import FAULTS
 from tests.notebook.nbkit import cell_text, dump, read_notebook, run_notebook
 
 
 @pytest.fixture
 def faults(service_dir, c_module) -> Path:
-    hang = c_module(
-        "nb-hang",
-        """
-        #include <unistd.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            for (;;) pause();
-        }
-        """,
-    )
-    segv = c_module(
-        "nb-segv",
-        """
-        #include <stdio.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            printf("about to crash\\n"); fflush(stdout);
-            *(volatile int *)0 = 1; return 0;
-        }
-        """,
-    )
+    faults = c_module("faults", FAULTS)
     conv = c_module(
         "nb-conv",
         """
@@ -54,8 +37,8 @@ def faults(service_dir, c_module) -> Path:
     permit = "account required pam_permit.so\n"
     return service_dir(
         {
-            "hang": f"auth required {hang}\n{permit}",
-            "segv": f"auth required {segv}\n{permit}",
+            "hang": f"auth required {faults} hang\n{permit}",
+            "segv": f"auth required {faults} print-segv\n{permit}",
             "conv": f"auth required {conv}\n{permit}",
             "echo": "auth required pam_echo.so <img src=x onerror=alert(1)>\n" + permit,
             "permit": "auth required pam_permit.so\n" + permit,
@@ -152,9 +135,9 @@ async def test_a_crash_shows_and_the_widget_stays_usable(faults: Path) -> None:
     ex.buttons["authenticate"].click()
     await ex.idle()
     assert ex.state is SessionState.CRASHED
-    assert ex.timeline[-1] == CrashEntry("SIGSEGV during pam_authenticate", ("about to crash",))
+    assert ex.timeline[-1] == CrashEntry("SIGSEGV during pam_authenticate", ("last words",))
     view = ex.timeline_view.value
-    assert "SIGSEGV during pam_authenticate" in view and "output: about to crash" in view
+    assert "SIGSEGV during pam_authenticate" in view and "output: last words" in view
     assert ex.errors == []
     ex.buttons["acct_mgmt"].click()
     await ex.idle()

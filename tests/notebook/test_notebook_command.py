@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.notebook.nbkit import REPO
+from tests.notebook.nbkit import REPO, repo_env
 
 
 def pamexplorer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = repo_env()
     return subprocess.run(
         [sys.executable, "-m", "pamexplorer", *args],
         capture_output=True,

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 TYPED = "typed-at-the-terminal-77"
 PROFILE = """
@@ -60,29 +62,30 @@ def run_on_a_terminal(path: Path, keys: bytes) -> tuple[int, str]:
     return -1, out.decode("utf-8", "replace") + "\n(still running: killed)"
 
 
-def test_asked_answer_is_not_echoed_or_shown(tmp_path: Path) -> None:
+@pytest.fixture
+def ask_profile(tmp_path: Path) -> Path:
     path = tmp_path / "ask.yaml"
     path.write_text(PROFILE)
-    status, out = run_on_a_terminal(path, TYPED.encode() + b"\n")
+    return path
+
+
+def test_asked_answer_is_not_echoed_or_shown(ask_profile: Path) -> None:
+    status, out = run_on_a_terminal(ask_profile, TYPED.encode() + b"\n")
     assert status == 0, out
     assert "[pamexplorer] Password:" in out
     assert "prompt (echo off): Password:   -> ********" in out
     assert TYPED not in out
 
 
-def test_end_of_input_refuses_the_answer(tmp_path: Path) -> None:
-    path = tmp_path / "ask.yaml"
-    path.write_text(PROFILE)
-    status, out = run_on_a_terminal(path, b"\x04")
+def test_end_of_input_refuses_the_answer(ask_profile: Path) -> None:
+    status, out = run_on_a_terminal(ask_profile, b"\x04")
     assert status == 1, out
     assert "Traceback" not in out
     assert "PAM_CONV_ERR" in out
 
 
-def test_interrupt_at_the_question_ends_the_run(tmp_path: Path) -> None:
+def test_interrupt_at_the_question_ends_the_run(ask_profile: Path) -> None:
     """Ctrl-C while asked: the run ends at once (130), as it did before the event loop."""
-    path = tmp_path / "ask.yaml"
-    path.write_text(PROFILE)
-    status, out = run_on_a_terminal(path, b"\x03")
+    status, out = run_on_a_terminal(ask_profile, b"\x03")
     assert status == 130, out
     assert "Traceback" not in out

@@ -24,7 +24,7 @@ from pamexplorer.session import (
     StateChanged,
 )
 from tests.conftest import ModuleFactory, ServiceDirFactory
-from tests.engine.engine_csrc import FAULTS
+from tests.engine.engine_csrc import FAULTS, PASSWORD
 
 SECURITY = "/lib/x86_64-linux-gnu/security"
 
@@ -32,6 +32,22 @@ SECURITY = "/lib/x86_64-linux-gnu/security"
 @pytest.fixture
 def faults(c_module: ModuleFactory) -> Path:
     return c_module("faults", FAULTS)
+
+
+@pytest.fixture
+def password_svc(service_dir: ServiceDirFactory, c_module: ModuleFactory) -> str:
+    """The confdir of ``svc``: one module that asks for a password and wants ``s3cret``."""
+    module = c_module("password", PASSWORD)
+    return str(service_dir({"svc": f"auth required {module} s3cret\n"}))
+
+
+async def call_in_flight(session: PamSession) -> asyncio.Future[object]:
+    """pam_authenticate started in ``session``, returned once the call is in flight."""
+    await session.start()
+    call: asyncio.Future[object] = asyncio.ensure_future(session.call(Function.AUTHENTICATE))
+    while session.state is not SessionState.IN_CALL:
+        await asyncio.sleep(0.01)
+    return call
 
 
 class Recorder:
@@ -108,15 +124,11 @@ async def test_states_and_events_of_a_whole_transaction(service_dir: ServiceDirF
 
 
 async def test_a_prompt_waits_for_the_face_and_the_answer_is_redacted(
-    service_dir: ServiceDirFactory, c_module: ModuleFactory
+    password_svc: str,
 ) -> None:
-    from tests.engine.engine_csrc import PASSWORD
-
-    module = c_module("password", PASSWORD)
-    confdir = service_dir({"svc": f"auth required {module} s3cret\n"})
     seen = Recorder()
     conversation = AskOnce()
-    session = PamSession("svc", "u", confdir=str(confdir), conversation=conversation, on_event=seen)
+    session = PamSession("svc", "u", confdir=password_svc, conversation=conversation, on_event=seen)
     await session.start()
     call = asyncio.ensure_future(session.call(Function.AUTHENTICATE))
     messages = await conversation.asked
@@ -135,14 +147,10 @@ async def test_a_prompt_waits_for_the_face_and_the_answer_is_redacted(
 
 
 async def test_cancelled_prompt_gives_the_module_conv_err(
-    service_dir: ServiceDirFactory, c_module: ModuleFactory
+    password_svc: str,
 ) -> None:
-    from tests.engine.engine_csrc import PASSWORD
-
-    module = c_module("password", PASSWORD)
-    confdir = service_dir({"svc": f"auth required {module} s3cret\n"})
     conversation = AskOnce()
-    session = PamSession("svc", "u", confdir=str(confdir), conversation=conversation)
+    session = PamSession("svc", "u", confdir=password_svc, conversation=conversation)
     await session.start()
     call = asyncio.ensure_future(session.call(Function.AUTHENTICATE))
     await conversation.asked
@@ -159,10 +167,7 @@ async def test_abort_kills_a_hung_call_and_the_session_reports_it(
     confdir = service_dir({"svc": f"auth required {faults} hang\n"})
     seen = Recorder()
     session = PamSession("svc", "u", confdir=str(confdir), on_event=seen)
-    await session.start()
-    call = asyncio.ensure_future(session.call(Function.AUTHENTICATE))
-    while session.state is not SessionState.IN_CALL:
-        await asyncio.sleep(0.01)
+    call = await call_in_flight(session)
     await asyncio.sleep(0.1)
     assert session.abort() is True
     with pytest.raises(EngineCrashed) as err:
@@ -186,6 +191,7 @@ async def test_a_crash_is_an_event_and_leaves_the_face_usable(
     assert err.value.message == "SIGSEGV during pam_authenticate"
     crashes = [e for e in seen.events if isinstance(e, Crashed)]
     assert crashes and "last words" in crashes[0].output
+    assert session.crash_output == crashes[0].output
     with pytest.raises(EngineCrashed):
         await session.call(Function.ACCT_MGMT)
     # A new session works: the crash cost one child only.
@@ -200,10 +206,7 @@ async def test_close_during_a_call_kills_it_at_once(
 ) -> None:
     confdir = service_dir({"svc": f"auth required {faults} hang\n"})
     session = PamSession("svc", "u", confdir=str(confdir))
-    await session.start()
-    call = asyncio.ensure_future(session.call(Function.AUTHENTICATE))
-    while session.state is not SessionState.IN_CALL:
-        await asyncio.sleep(0.01)
+    call = await call_in_flight(session)
     await session.close()
     assert session.state is SessionState.ENDED
     with pytest.raises(EngineCrashed):
@@ -221,12 +224,8 @@ async def test_failed_pam_start_ends_the_session(service_dir: ServiceDirFactory)
 
 
 async def test_a_blocking_conversation_serves_too(
-    service_dir: ServiceDirFactory, c_module: ModuleFactory
+    password_svc: str,
 ) -> None:
-    from tests.engine.engine_csrc import PASSWORD
-
-    module = c_module("password", PASSWORD)
-    confdir = service_dir({"svc": f"auth required {module} s3cret\n"})
     script = ScriptedConversation(ordered=["s3cret"])
-    async with PamSession("svc", "u", confdir=str(confdir), conversation=script) as session:
+    async with PamSession("svc", "u", confdir=password_svc, conversation=script) as session:
         assert (await session.call(Function.AUTHENTICATE)).code == 0
