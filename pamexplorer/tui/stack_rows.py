@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pamexplorer.lab import shown_lab_text
 from pamexplorer.pam.codes import MODULE_TYPES
+from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
 from pamexplorer.tui.render import shown_line
 
 if TYPE_CHECKING:
@@ -79,23 +81,12 @@ class StackRow:
         return " ".join((self.type_token, self.control, self.module, *self.args))
 
 
-def lab_root(confdir: Path | None) -> str | None:
-    """The materialized lab's directory (shown as the lab's templates write it)."""
-    from pamexplorer.lab import lab_root as root_of
-
-    return root_of(confdir)
-
-
 def shown_arg(arg: str, confdir: Path | None) -> str:
-    from pamexplorer.lab import shown_lab_text
-
     return shown_line(shown_lab_text(arg, confdir))
 
 
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
-    from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
-
     p = Path(path)
     for base in (confdir, *map(Path, SYSTEM_PAM_DIRS)):
         if base is None:

@@ -35,7 +35,10 @@ def module_type_of(function: str) -> str | None:
     """The module type a libpam call runs (``auth`` for ``pam_authenticate``)."""
     from pamexplorer.pam.codes import Function
 
-    return next((f.module_type for f in Function if f.value == function), None)
+    try:
+        return Function(function).module_type
+    except ValueError:
+        return None
 
 
 #: pam_chauthtok's passes (libpam adds the flag), named in a rule's detail.
@@ -228,16 +231,12 @@ def invocation_text(
 def log_line(line: LogLine, indent: str = "    ", confdir: Path | None = None) -> Text:
     """``    log err: pam_unix(sshd:account): account bob has expired`` (the lab's directory
     shown as ``@LAB@``, as its service files write it)."""
-    text = Text(f"\n{indent}")
-    text.append(f"log {line.level}: ", style="bold magenta")
-    text.append(shown_line(lab_text(line.text, confdir)))
-    return text
-
-
-def lab_text(text: str, confdir: Path | None) -> str:
     from pamexplorer.lab import shown_lab_text
 
-    return shown_lab_text(text, confdir) if confdir is not None else text
+    text = Text(f"\n{indent}")
+    text.append(f"log {line.level}: ", style="bold magenta")
+    text.append(shown_line(shown_lab_text(line.text, confdir)))
+    return text
 
 
 class StackView(OptionList):
@@ -260,15 +259,10 @@ class StackView(OptionList):
         super().__init__(id=id)
         self.option_rows: list[StackRow | None] = []
         self.option_traces: list[RowTrace | None] = []
-        self.confdir: Path | None = None
-
-    def load(self, service: str, confdir: Path | None) -> None:
-        """Read ``service``'s stack in a thread; the view updates when it is read."""
-        self.confdir = confdir
-        self.read_stack(service, confdir)
 
     @work(thread=True, exclusive=True, group="stack")
-    def read_stack(self, service: str, confdir: Path | None) -> None:
+    def load(self, service: str, confdir: Path | None) -> None:
+        """Read ``service``'s stack in a thread; the view updates when it is read."""
         from pamexplorer.tui.stack_rows import load_stack_rows
 
         try:
@@ -352,24 +346,22 @@ class StackView(OptionList):
         if keep is not None and keep < len(options) and not options[keep].disabled:
             self.highlighted = keep
 
+    def owner(self, index: int | None) -> tuple[StackRow | None, RowTrace | None]:
+        """The rule on option ``index`` and what it did in the selected call (None: a
+        heading, a note, or no option there)."""
+        if index is None or not 0 <= index < len(self.option_rows):
+            return None, None
+        return self.option_rows[index], self.option_traces[index]
+
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
-        index = event.option_index
-        row = self.option_rows[index] if 0 <= index < len(self.option_rows) else None
-        done = self.option_traces[index] if 0 <= index < len(self.option_traces) else None
-        self.post_message(self.RuleHighlighted(self, row, done))
+        self.post_message(self.RuleHighlighted(self, *self.owner(event.option_index)))
 
     @property
     def selected_row(self) -> StackRow | None:
-        index = self.highlighted
-        if index is None or not 0 <= index < len(self.option_rows):
-            return None
-        return self.option_rows[index]
+        return self.owner(self.highlighted)[0]
 
     @property
     def selected_trace(self) -> RowTrace | None:
         """What the selected rule did in the selected call (None: no trace, or not reached)."""
-        index = self.highlighted
-        if index is None or not 0 <= index < len(self.option_traces):
-            return None
-        return self.option_traces[index]
+        return self.owner(self.highlighted)[1]
