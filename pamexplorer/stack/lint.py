@@ -52,8 +52,6 @@ ROOT_DAEMONS = frozenset(
         "gnome-screensaver", "i3lock", "swaylock", "kscreensaver",
     }
 )  # fmt: skip
-#: SU_LIKE kept for callers of the previous name.
-SU_LIKE = ROOT_TOOLS
 _FUNCTIONS = {
     "auth": (Function.AUTHENTICATE, Function.SETCRED),
     "account": (Function.ACCT_MGMT,),
