@@ -234,11 +234,11 @@ class ConfiguredCodes:
             return _MUST_FAIL, False
         if not rule.exports(SYMBOL[function]):
             return int(Code.PAM_MODULE_UNKNOWN), False
-        wanted = [pass_, function.short, None] if pass_ else [function.short, None]
-        for event in wanted:
-            for override in self.overrides:
-                if override.event == event and override.matches(rule):
-                    return override.code, False
+        if self.overrides:
+            for event in (pass_, function.short, None) if pass_ else (function.short, None):
+                for override in self.overrides:
+                    if override.event == event and override.matches(rule):
+                        return override.code, False
         name = rule.module_name
         if name == "pam_permit.so":
             return _SUCCESS, False
