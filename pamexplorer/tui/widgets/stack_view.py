@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
 
@@ -268,8 +269,9 @@ class StackView(OptionList):
         try:
             rows, error = load_stack_rows(service, confdir)
         except Exception as err:  # the stack layer never raises on bad files; keep it that way
-            rows, error = [], f"cannot read the stack: {type(err).__name__}: {err}"
-        self.app.call_from_thread(self.set_lines, StackLines(tuple(rows), error))
+            rows, error = [], f"cannot read the stack: {type(err).__name__}: {shown_line(str(err))}"
+        if not get_current_worker().is_cancelled:  # a later load replaced this one
+            self.app.call_from_thread(self.set_lines, StackLines(tuple(rows), error))
 
     def set_lines(self, lines: StackLines) -> None:
         self.lines = lines
