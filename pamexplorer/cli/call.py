@@ -157,7 +157,7 @@ REAL_SYSTEM_NOTE = (
     "(passwords, credentials, sessions); use --lab or your own --confdir to try them safely"
 )
 #: The system's service directories: a --confdir pointing there is no sandbox.
-SYSTEM_CONFDIRS = ("/etc/pam.d", "/usr/lib/pam.d", "/usr/local/lib/pam.d")
+SYSTEM_CONFDIRS = (*SYSTEM_PAM_DIRS, "/usr/local/lib/pam.d")
 #: How ``call`` words a prompt left unanswered: stdin had no line for it.
 NO_ANSWER_HERE = "no answer: end of input, the module got PAM_CONV_ERR"
 
