@@ -8,6 +8,7 @@ whole rule in the detail pane. Text from service files is escaped (:func:`render
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -238,7 +239,7 @@ def _rule_key(module_type: str, file: str, line: int) -> tuple[str, str, int]:
     return (module_type, file.rsplit("/", 1)[-1], line)
 
 
-def trace_rows(rows: list[StackRow], function: str, trace: Trace) -> dict[int, RowTrace]:
+def trace_rows(rows: Sequence[StackRow], function: str, trace: Trace) -> dict[int, RowTrace]:
     """Row index -> what its rule did in the traced call (rules matched by type, file name and
     line; a rule reached twice, as a file included twice, takes its entries in order)."""
     by_key: dict[tuple[str, str, int], list[tuple[int, ModuleCall]]] = {}

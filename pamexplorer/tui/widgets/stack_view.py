@@ -306,7 +306,7 @@ class StackView(OptionList):
         trace_type = self.trace_type
         traced: dict[int, RowTrace] = {}
         if call is not None and trace is not None and trace.status == "traced":
-            traced = trace_rows(list(lines.rows), call.function, trace)
+            traced = trace_rows(lines.rows, call.function, trace)
         highlight = trace_type or self.highlight
         marks = bool(traced)
         width = max((len(row.short_control) for row in lines.rows), default=CONTROL_WIDTH)
