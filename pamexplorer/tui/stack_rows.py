@@ -26,6 +26,7 @@ KEYWORDS = ("required", "requisite", "sufficient", "optional", "include", "subst
 #: The control column's width; ``sufficient`` is the longest keyword.
 CONTROL_WIDTH = 10
 _SHORT_KEYS = {"success": "succ", "default": "def", "new_authtok_reqd": "newtok"}
+_SYSTEM_DIRS = tuple(map(Path, SYSTEM_PAM_DIRS))
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def shown_arg(arg: str, confdir: Path | None) -> str:
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
     p = Path(path)
-    for base in (confdir, *map(Path, SYSTEM_PAM_DIRS)):
+    for base in (confdir, *_SYSTEM_DIRS):
         if base is None:
             continue
         try:
