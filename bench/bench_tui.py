@@ -33,7 +33,10 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 11
@@ -195,21 +198,28 @@ def send_key(app: object, key: str) -> None:
     app._driver.send_message(event)  # type: ignore[attr-defined]
 
 
-async def key_latencies(confdir: Path) -> tuple[list[float], bool]:
+@asynccontextmanager
+async def started_transaction(confdir: Path, service: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """(app, pilot, screen): the app opened on ``service`` as ``nobody``, pam_start done."""
     sys.path.insert(0, str(ROOT))
     from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
     from pamexplorer.tui.screens.transaction import TransactionScreen
 
     app = PamExplorerApp(
-        LaunchOptions(confdir=confdir, service="block", user="nobody", stable=True)
+        LaunchOptions(confdir=confdir, service=service, user="nobody", stable=True)
     )
-    latencies: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, TransactionScreen)
         await pilot.press("n")
         while screen.busy:
             await asyncio.sleep(0.01)
+        yield app, pilot, screen
+
+
+async def key_latencies(confdir: Path) -> tuple[list[float], bool]:
+    latencies: list[float] = []
+    async with started_transaction(confdir, "block") as (app, pilot, screen):
         await pilot.press("a")
         while screen.in_flight != "pam_authenticate":
             await asyncio.sleep(0.001)
@@ -284,19 +294,7 @@ int pam_sm_authenticate(void *pamh, int flags, int argc, const char **argv) {
 
 async def render_time(confdir: Path, service: str) -> float:
     """Seconds from pressing ``a`` to the finished call drawn in the timeline."""
-    sys.path.insert(0, str(ROOT))
-    from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
-    from pamexplorer.tui.screens.transaction import TransactionScreen
-
-    app = PamExplorerApp(
-        LaunchOptions(confdir=confdir, service=service, user="nobody", stable=True)
-    )
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, TransactionScreen)
-        await pilot.press("n")
-        while screen.busy:
-            await asyncio.sleep(0.01)
+    async with started_transaction(confdir, service) as (_, pilot, screen):
         started = time.perf_counter()
         await pilot.press("a")
         while screen.busy or screen.timeline.entries[-1].record is None:

@@ -2,8 +2,9 @@
 
 A directory listing only: no parser, resolver or simulator is imported, so a front end can list
 services before its first screen without loading the stack layer (``pamexplorer.stack`` imports
-all of it). :mod:`pamexplorer.stack.resolve` re-exports every name here: its callers keep
-working and both answer from this one lister.
+all of it). :mod:`pamexplorer.stack.resolve` re-exports ``Paths``, ``SYSTEM``,
+``SYSTEM_PAM_DIRS`` and ``list_services``: its callers keep working and both answer from this
+one lister.
 """
 
 from __future__ import annotations

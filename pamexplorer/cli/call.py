@@ -39,6 +39,7 @@ from pamexplorer.pam.conversation import Conversation, LineConversation, Termina
 from pamexplorer.pam.operation import Operation, OperationError, parse_operation
 from pamexplorer.pam.records import CallRecord, Trace
 from pamexplorer.pam.secrets import RememberingConversation, Secrets
+from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
 
 EXAMPLES = """\
 operations (pamtester's syntax; flags joined with |):
@@ -156,7 +157,7 @@ REAL_SYSTEM_NOTE = (
     "(passwords, credentials, sessions); use --lab or your own --confdir to try them safely"
 )
 #: The system's service directories: a --confdir pointing there is no sandbox.
-SYSTEM_CONFDIRS = ("/etc/pam.d", "/usr/lib/pam.d", "/usr/local/lib/pam.d")
+SYSTEM_CONFDIRS = (*SYSTEM_PAM_DIRS, "/usr/local/lib/pam.d")
 #: How ``call`` words a prompt left unanswered: stdin had no line for it.
 NO_ANSWER_HERE = "no answer: end of input, the module got PAM_CONV_ERR"
 
@@ -182,7 +183,7 @@ def service_file(service: str, confdir: str | None) -> tuple[str | None, str | N
     The usual case costs a stat or two; only a service without a file of its own loads the
     stack resolver, which knows libpam's rules for the rest (pam.conf, ``other``)."""
     name = service.rsplit("/", 1)[-1].lower()
-    dirs = [confdir] if confdir is not None else ["/etc/pam.d", "/usr/lib/pam.d"]
+    dirs = [confdir] if confdir is not None else SYSTEM_PAM_DIRS
     for directory in dirs:
         path = os.path.join(directory, name)
         if name and os.path.isfile(path):
@@ -266,12 +267,12 @@ class Printer:
     def __init__(
         self, operations: list[Operation], verbose: bool, color: bool, quiet: bool = False
     ) -> None:
-        heads = ["pam_start", "pam_end", *(str_head(op) for op in operations)]
+        heads = ["pam_start", "pam_end"]
+        heads += (function_head(op.function.value, op.flags) for op in operations)
         self.width = max(HEAD_WIDTH, *(len(h) for h in heads))
         self.verbose = verbose
         self.quiet = quiet  # no per-module trace lines
         self.color = color
-        self.warned = False
 
     def note(self, text: str) -> None:
         print(text)
@@ -297,10 +298,6 @@ class Printer:
             for line in trace_lines(run_.crash_trace):
                 print(line)
         print(f"error: {printable(run_.crash_message)}")
-
-
-def str_head(operation: Operation) -> str:
-    return function_head(operation.function.value, operation.flags)
 
 
 def execute(

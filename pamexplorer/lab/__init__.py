@@ -23,7 +23,7 @@ LAB_SOURCE = Path(__file__).resolve().parent
 PLACEHOLDER = "@LAB@"
 #: Files the lab runs as programs (pam_exec); every other file is data.
 EXECUTABLES = frozenset({"checkpass"})
-#: Lab users and their passwords, as the lab's ``users`` file lists them (for help texts).
+#: Files of this package that are not lab data.
 _SKIP = frozenset({"README.md", "__pycache__", "__init__.py"})
 #: The prefix of every materialized lab directory.
 TEMP_PREFIX = "pamexplorer-lab-"

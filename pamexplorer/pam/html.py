@@ -9,7 +9,7 @@ in the records; nothing here could show a password.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from pamexplorer.pam.codes import CodeInfo, describe, flag_names
 from pamexplorer.pam.records import CallRecord
@@ -141,12 +141,6 @@ def crash_body(message: str, output: Sequence[str] = (), prefix: str = "") -> st
     parts = [f'<div>{prefix}<span class="crash">{text(message)}</span></div>']
     parts += [f'<div class="out">output: {text(line)}</div>' for line in output]
     return "".join(parts)
-
-
-def records_html(records: Iterable[CallRecord], title: str = "") -> str:
-    head = f"<div><b>{text(title)}</b></div>" if title else ""
-    body = "".join(f"<div>{record_body(r)}</div>" for r in records)
-    return f'{CSS}<div class="pamx">{head}{body}</div>'
 
 
 # -- codes -----------------------------------------------------------------------------------

@@ -50,24 +50,24 @@ def read_module(path: str) -> ModuleFile:
     key = (path, st.st_mtime_ns, st.st_size)
     hit = _cache.get(key)
     if hit is None:
-        hit = _read(path)
+        hit = _read(path, st)
         _cache[key] = hit
     return hit
 
 
-def _read(path: str) -> ModuleFile:
+def _read(path: str, st: os.stat_result) -> ModuleFile:
     """Map the file (never read it whole) and read its symbol table; a FIFO or a device is not
     opened (dlopen would fail on it or block)."""
+    if not stat.S_ISREG(st.st_mode):
+        return ModuleFile(path, True, False, frozenset(), "not a regular file")
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return ModuleFile(path, True, False, frozenset(), "not a regular file")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or "cannot be read"
         return ModuleFile(path, True, False, frozenset(), reason)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_size == 0:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or now.st_size == 0:
             return ModuleFile(path, True, False, frozenset(), "not a loadable module: empty")
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
             symbols = dynamic_symbols(data, b"pam_sm_")

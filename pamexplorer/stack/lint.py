@@ -52,8 +52,6 @@ ROOT_DAEMONS = frozenset(
         "gnome-screensaver", "i3lock", "swaylock", "kscreensaver",
     }
 )  # fmt: skip
-#: SU_LIKE kept for callers of the previous name.
-SU_LIKE = ROOT_TOOLS
 _FUNCTIONS = {
     "auth": (Function.AUTHENTICATE, Function.SETCRED),
     "account": (Function.ACCT_MGMT,),
@@ -299,8 +297,7 @@ def lint(stack: Stack) -> list[Finding]:
                 continue
             for finding in _chain_findings(stack.name, module_type, chain):
                 add(finding)
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(found.values(), key=lambda f: (f.file, f.line, order[f.severity], f.message))
+    return _in_order(found.values())
 
 
 def lint_services(stacks: Iterable[Stack]) -> list[Finding]:
@@ -316,8 +313,15 @@ def lint_services(stacks: Iterable[Stack]) -> list[Finding]:
             elif finding.services:
                 names = tuple(dict.fromkeys((*before.services, *finding.services)))
                 merged[key] = replace(before, services=names)
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(merged.values(), key=lambda f: (f.file, f.line, order[f.severity], f.message))
+    return _in_order(merged.values())
+
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _in_order(findings: Iterable[Finding]) -> list[Finding]:
+    """By file and line, errors before warnings before notes."""
+    return sorted(findings, key=lambda f: (f.file, f.line, _SEVERITY_ORDER[f.severity], f.message))
 
 
 def _distinct(rules: Iterable[Rule]) -> list[Rule]:

@@ -50,26 +50,10 @@ _IGNORE = int(Code.PAM_IGNORE)
 _INCOMPLETE = int(Code.PAM_INCOMPLETE)
 _UNDEF, _POSITIVE, _NEGATIVE = 0, 1, -1
 
-#: The symbol a function calls in a module.
-SYMBOL = {
-    Function.AUTHENTICATE: "pam_sm_authenticate",
-    Function.SETCRED: "pam_sm_setcred",
-    Function.ACCT_MGMT: "pam_sm_acct_mgmt",
-    Function.OPEN_SESSION: "pam_sm_open_session",
-    Function.CLOSE_SESSION: "pam_sm_close_session",
-    Function.CHAUTHTOK: "pam_sm_chauthtok",
-}
+#: The symbol a function calls in a module (``pam_sm_authenticate``, ...).
+SYMBOL = {f: "pam_sm_" + f.short for f in Function}
 #: Events a ``--result`` may name: a function's short name, or one pass of chauthtok.
-EVENTS = (
-    "authenticate",
-    "setcred",
-    "acct_mgmt",
-    "open_session",
-    "close_session",
-    "chauthtok",
-    "prelim",
-    "update",
-)
+EVENTS = (*(f.short for f in Function), "prelim", "update")
 _DENY = {
     Function.AUTHENTICATE: int(Code.PAM_AUTH_ERR),
     Function.SETCRED: int(Code.PAM_CRED_ERR),
@@ -250,18 +234,18 @@ class ConfiguredCodes:
             return _MUST_FAIL, False
         if not rule.exports(SYMBOL[function]):
             return int(Code.PAM_MODULE_UNKNOWN), False
-        wanted = [pass_, function.short, None] if pass_ else [function.short, None]
-        for event in wanted:
-            for override in self.overrides:
-                if override.event == event and override.matches(rule):
-                    return override.code, False
+        if self.overrides:
+            for event in (pass_, function.short, None) if pass_ else (function.short, None):
+                for override in self.overrides:
+                    if override.event == event and override.matches(rule):
+                        return override.code, False
         name = rule.module_name
         if name == "pam_permit.so":
             return _SUCCESS, False
         if name == "pam_deny.so":
             return _DENY[function], False
         if name == "pam_warn.so":  # logs who asked, and asks to be ignored, in every function
-            return int(Code.PAM_IGNORE), False
+            return _IGNORE, False
         if name == "pam_debug.so":
             event = _DEBUG_EVENT.get(function) or (
                 "prechauthtok" if pass_ == "prelim" else "chauthtok"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pamexplorer.pamdirs import SYSTEM_PAM_DIRS, list_services
+
 #: The lab's Quick start user (``alice``/``wonderland``): lab services start as her.
 LAB_USER = "alice"
 
@@ -25,16 +27,12 @@ class ServiceGroup:
 
 
 def system_group() -> ServiceGroup:
-    from pamexplorer.pamdirs import SYSTEM_PAM_DIRS, list_services
-
     dirs = " ".join(d for d in SYSTEM_PAM_DIRS if Path(d).is_dir())
     names = tuple(name for name, _ in list_services(None))
     return ServiceGroup("system", f"system {dirs}".strip(), names, None)
 
 
 def confdir_group(confdir: Path) -> ServiceGroup:
-    from pamexplorer.pamdirs import list_services
-
     names = tuple(name for name, _ in list_services(str(confdir)))
     return ServiceGroup("confdir", f"confdir {confdir}", names, confdir)
 

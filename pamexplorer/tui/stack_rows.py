@@ -8,11 +8,14 @@ whole rule in the detail pane. Text from service files is escaped (:func:`render
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pamexplorer.lab import shown_lab_text
 from pamexplorer.pam.codes import MODULE_TYPES
+from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
 from pamexplorer.tui.render import shown_line
 
 if TYPE_CHECKING:
@@ -23,6 +26,7 @@ KEYWORDS = ("required", "requisite", "sufficient", "optional", "include", "subst
 #: The control column's width; ``sufficient`` is the longest keyword.
 CONTROL_WIDTH = 10
 _SHORT_KEYS = {"success": "succ", "default": "def", "new_authtok_reqd": "newtok"}
+_SYSTEM_DIRS = tuple(map(Path, SYSTEM_PAM_DIRS))
 
 
 @dataclass(frozen=True)
@@ -79,25 +83,14 @@ class StackRow:
         return " ".join((self.type_token, self.control, self.module, *self.args))
 
 
-def lab_root(confdir: Path | None) -> str | None:
-    """The materialized lab's directory (shown as the lab's templates write it)."""
-    from pamexplorer.lab import lab_root as root_of
-
-    return root_of(confdir)
-
-
 def shown_arg(arg: str, confdir: Path | None) -> str:
-    from pamexplorer.lab import shown_lab_text
-
     return shown_line(shown_lab_text(arg, confdir))
 
 
 def short_path(path: str | Path, confdir: Path | None) -> str:
     """``sshd`` for a file in the confdir (no temporary paths on screen); else the full path."""
-    from pamexplorer.pamdirs import SYSTEM_PAM_DIRS
-
     p = Path(path)
-    for base in (confdir, *map(Path, SYSTEM_PAM_DIRS)):
+    for base in (confdir, *_SYSTEM_DIRS):
         if base is None:
             continue
         try:
@@ -247,7 +240,7 @@ def _rule_key(module_type: str, file: str, line: int) -> tuple[str, str, int]:
     return (module_type, file.rsplit("/", 1)[-1], line)
 
 
-def trace_rows(rows: list[StackRow], function: str, trace: Trace) -> dict[int, RowTrace]:
+def trace_rows(rows: Sequence[StackRow], function: str, trace: Trace) -> dict[int, RowTrace]:
     """Row index -> what its rule did in the traced call (rules matched by type, file name and
     line; a rule reached twice, as a file included twice, takes its entries in order)."""
     by_key: dict[tuple[str, str, int], list[tuple[int, ModuleCall]]] = {}

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from pamexplorer.tui.render import code_label, code_style, duration_text, shown_line
 
@@ -35,7 +36,10 @@ def module_type_of(function: str) -> str | None:
     """The module type a libpam call runs (``auth`` for ``pam_authenticate``)."""
     from pamexplorer.pam.codes import Function
 
-    return next((f.module_type for f in Function if f.value == function), None)
+    try:
+        return Function(function).module_type
+    except ValueError:
+        return None
 
 
 #: pam_chauthtok's passes (libpam adds the flag), named in a rule's detail.
@@ -228,16 +232,12 @@ def invocation_text(
 def log_line(line: LogLine, indent: str = "    ", confdir: Path | None = None) -> Text:
     """``    log err: pam_unix(sshd:account): account bob has expired`` (the lab's directory
     shown as ``@LAB@``, as its service files write it)."""
-    text = Text(f"\n{indent}")
-    text.append(f"log {line.level}: ", style="bold magenta")
-    text.append(shown_line(lab_text(line.text, confdir)))
-    return text
-
-
-def lab_text(text: str, confdir: Path | None) -> str:
     from pamexplorer.lab import shown_lab_text
 
-    return shown_lab_text(text, confdir) if confdir is not None else text
+    text = Text(f"\n{indent}")
+    text.append(f"log {line.level}: ", style="bold magenta")
+    text.append(shown_line(shown_lab_text(line.text, confdir)))
+    return text
 
 
 class StackView(OptionList):
@@ -260,22 +260,18 @@ class StackView(OptionList):
         super().__init__(id=id)
         self.option_rows: list[StackRow | None] = []
         self.option_traces: list[RowTrace | None] = []
-        self.confdir: Path | None = None
-
-    def load(self, service: str, confdir: Path | None) -> None:
-        """Read ``service``'s stack in a thread; the view updates when it is read."""
-        self.confdir = confdir
-        self.read_stack(service, confdir)
 
     @work(thread=True, exclusive=True, group="stack")
-    def read_stack(self, service: str, confdir: Path | None) -> None:
+    def load(self, service: str, confdir: Path | None) -> None:
+        """Read ``service``'s stack in a thread; the view updates when it is read."""
         from pamexplorer.tui.stack_rows import load_stack_rows
 
         try:
             rows, error = load_stack_rows(service, confdir)
         except Exception as err:  # the stack layer never raises on bad files; keep it that way
-            rows, error = [], f"cannot read the stack: {type(err).__name__}: {err}"
-        self.app.call_from_thread(self.set_lines, StackLines(tuple(rows), error))
+            rows, error = [], f"cannot read the stack: {type(err).__name__}: {shown_line(str(err))}"
+        if not get_current_worker().is_cancelled:  # a later load replaced this one
+            self.app.call_from_thread(self.set_lines, StackLines(tuple(rows), error))
 
     def set_lines(self, lines: StackLines) -> None:
         self.lines = lines
@@ -310,7 +306,7 @@ class StackView(OptionList):
         trace_type = self.trace_type
         traced: dict[int, RowTrace] = {}
         if call is not None and trace is not None and trace.status == "traced":
-            traced = trace_rows(list(lines.rows), call.function, trace)
+            traced = trace_rows(lines.rows, call.function, trace)
         highlight = trace_type or self.highlight
         marks = bool(traced)
         width = max((len(row.short_control) for row in lines.rows), default=CONTROL_WIDTH)
@@ -352,24 +348,22 @@ class StackView(OptionList):
         if keep is not None and keep < len(options) and not options[keep].disabled:
             self.highlighted = keep
 
+    def owner(self, index: int | None) -> tuple[StackRow | None, RowTrace | None]:
+        """The rule on option ``index`` and what it did in the selected call (None: a
+        heading, a note, or no option there)."""
+        if index is None or not 0 <= index < len(self.option_rows):
+            return None, None
+        return self.option_rows[index], self.option_traces[index]
+
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
-        index = event.option_index
-        row = self.option_rows[index] if 0 <= index < len(self.option_rows) else None
-        done = self.option_traces[index] if 0 <= index < len(self.option_traces) else None
-        self.post_message(self.RuleHighlighted(self, row, done))
+        self.post_message(self.RuleHighlighted(self, *self.owner(event.option_index)))
 
     @property
     def selected_row(self) -> StackRow | None:
-        index = self.highlighted
-        if index is None or not 0 <= index < len(self.option_rows):
-            return None
-        return self.option_rows[index]
+        return self.owner(self.highlighted)[0]
 
     @property
     def selected_trace(self) -> RowTrace | None:
         """What the selected rule did in the selected call (None: no trace, or not reached)."""
-        index = self.highlighted
-        if index is None or not 0 <= index < len(self.option_traces):
-            return None
-        return self.option_traces[index]
+        return self.owner(self.highlighted)[1]
