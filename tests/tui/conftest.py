@@ -17,33 +17,15 @@ from pamexplorer.tui.screens.transaction import TransactionScreen
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
 #: written like sudo's; it succeeds only for the right answer and passes conversation errors on.
+#: (``converse_one`` is the prelude's; libpam is loaded RTLD_GLOBAL, so the module finds it.)
 TALKER_SOURCE = r"""
 #include <string.h>
 #include <stdlib.h>
-#include <dlfcn.h>
-/* The fixture does not link the module against libpam, and the engine loads libpam without
-   RTLD_GLOBAL, so pam_get_item is looked up in the already loaded libpam. */
-typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
-static int say(pam_handle_t *pamh, int style, const char *text, char **answer) {
-    const struct pam_conv *conv = NULL;
-    void *lib = dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD);
-    get_item_fn get_item = lib ? (get_item_fn)dlsym(lib, "pam_get_item") : NULL;
-    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
-        return 19;
-    struct pam_message msg = { style, text };
-    const struct pam_message *msgs[1] = { &msg };
-    struct pam_response *resp = NULL;
-    int rc = conv->conv(1, msgs, &resp, conv->appdata_ptr);
-    if (rc != PAM_SUCCESS) return rc;
-    if (answer && resp) { *answer = resp[0].resp; resp[0].resp = NULL; }
-    if (resp) { free(resp[0].resp); free(resp); }
-    return PAM_SUCCESS;
-}
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     char *answer = NULL;
-    int rc = say(pamh, PAM_TEXT_INFO, "Welcome [bold]stranger[/bold]", NULL);
+    int rc = converse_one(pamh, PAM_TEXT_INFO, "Welcome [bold]stranger[/bold]", NULL);
     if (rc != PAM_SUCCESS) return rc;
-    rc = say(pamh, PAM_PROMPT_ECHO_OFF, "[sudo] password for alice:", &answer);
+    rc = converse_one(pamh, PAM_PROMPT_ECHO_OFF, "[sudo] password for alice:", &answer);
     if (rc != PAM_SUCCESS) return rc;
     int ok = answer && strcmp(answer, "s3cret-Pass") == 0;
     free(answer);

@@ -160,14 +160,9 @@ async def test_a_lesson_shows_its_stack_and_scrolls_to_a_new_hint() -> None:
 FLOOD_SOURCE = r"""
 #include <stdlib.h>
 #include <stdio.h>
-#include <dlfcn.h>
-typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     const struct pam_conv *conv = NULL;
-    void *lib = dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD);
-    get_item_fn get_item = lib ? (get_item_fn)dlsym(lib, "pam_get_item") : NULL;
-    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
-        return 19;
+    if (pam_get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv) return 19;
     int count = argc > 0 ? atoi(argv[0]) : 1000;
     char text[64];
     for (int i = 0; i < count; i++) {
