@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from pamexplorer.cli import COMMANDS, build_parser, named_command
-from tests.cli.conftest import ROOT, run_cli
+from tests.cli.conftest import cli_env, run_cli
 
 
 def choices(parser) -> set[str]:
@@ -57,13 +56,12 @@ print(json.dumps({"status": status, "modules": loaded, "inspect": inspect}), fil
 
 
 def probe(*argv: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env=cli_env(),
         check=False,
     )
     return json.loads(done.stderr.strip().splitlines()[-1])

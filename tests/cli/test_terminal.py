@@ -16,7 +16,7 @@ import pytest
 
 from pamexplorer.calltext import printable as calltext_printable
 from pamexplorer.pam.text import printable, printable_lines
-from tests.cli.conftest import ROOT, run_cli
+from tests.cli.conftest import cli_env, run_cli
 from tests.ptyread import read_until
 
 SECRET = "hunter2-\u00e9t\u00e9"
@@ -59,8 +59,7 @@ def hostile(service_dir, c_module) -> Path:
 
 
 def test_interactive_conversation_shows_module_text_escaped(hostile: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
-    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", LANG="C.UTF-8", TERM="dumb")
+    env = cli_env({"NO_COLOR": "1", "LANG": "C.UTF-8", "TERM": "dumb"})
     argv = [sys.executable, "-m", "pamexplorer", "call", "--confdir", str(hostile)]
     argv += ["hostile", "alice", "authenticate"]
     pid, fd = pty.fork()
