@@ -8,8 +8,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,7 @@ import pytest
 from pamexplorer.calltext import CODE_WIDTH, fail_delay_text, message_lines
 from pamexplorer.cli.call import REAL_SYSTEM_NOTE, acts_on_real_system
 from pamexplorer.pam.codes import Code, MessageStyle
-
-CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+from tests.cli.conftest import CliRunner
 
 
 def call_lines(stdout: str) -> list[str]:

@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.transaction import TransactionScreen
+from tests.conftest import ModuleFactory, ServiceDirFactory
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
 #: written like sudo's; it succeeds only for the right answer and passes conversation errors on.
@@ -88,8 +89,8 @@ def transaction_screen(app: PamExplorerApp) -> TransactionScreen:
 
 
 def hang_explorer(
-    service_dir: Callable[[dict[str, str]], Path],
-    c_module: Callable[[str, str], Path],
+    service_dir: ServiceDirFactory,
+    c_module: ModuleFactory,
     more_rules: str = "",
 ) -> PamExplorerApp:
     """The explorer on service ``hang``, whose pam_authenticate never returns."""

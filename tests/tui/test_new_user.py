@@ -4,9 +4,6 @@ transactions, the lesson's stack and hints; and a module that floods the convers
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
@@ -21,6 +18,7 @@ from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import render_detail
 from pamexplorer.tui.widgets.stack_view import StackView
 from pamexplorer.tui.widgets.timeline import MESSAGES_SHOWN, render_entry
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
     call_until_in_flight,
     explorer,
@@ -28,9 +26,6 @@ from tests.tui.conftest import (
     transaction_screen,
     wait_until,
 )
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 async def test_the_lab_starts_as_alice_and_says_how_to_switch() -> None:

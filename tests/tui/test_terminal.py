@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import Input
@@ -21,11 +20,9 @@ from pamexplorer.tui.screens.environment import EnvironmentModal
 from pamexplorer.tui.screens.items import ItemsModal
 from pamexplorer.tui.screens.picker import PickerScreen
 from pamexplorer.tui.widgets.stack_view import StackView
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.ptyread import read_until
 from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 #: The clipboard write a hostile module sends: "pwned", base64.
 OSC52 = "\x1b]52;c;cHduZWQ=\x07"

@@ -4,9 +4,7 @@ modules' log lines and the code in its context in the detail pane."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -21,10 +19,8 @@ from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
 from pamexplorer.tui.widgets.stack_view import StackView, TracedCall, rule_detail
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import SEGV_SOURCE, explorer, screen_text, transaction_screen, wait_until
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 def stack_lines(stack: StackView) -> dict[int, Text]:

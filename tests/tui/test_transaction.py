@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -11,6 +10,7 @@ from textual.widgets import Input, Static
 from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.timeline import render_entry
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
     SECRET,
     SEGV_SOURCE,
@@ -22,9 +22,6 @@ from tests.tui.conftest import (
     transaction_screen,
     wait_until,
 )
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 def timeline_text(screen: TransactionScreen) -> str:
