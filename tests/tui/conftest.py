@@ -13,7 +13,9 @@ from textual.pilot import Pilot
 
 from pamexplorer.engine.trace.build import SHIM, build_shim, shim_current
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
+from pamexplorer.tui.widgets.stack_view import StackView
 from tests.conftest import ModuleFactory, ServiceDirFactory
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
@@ -96,6 +98,22 @@ def hang_explorer(
     """The explorer on service ``hang``, whose pam_authenticate never returns."""
     hang = c_module("hang", HANG_SOURCE)
     return explorer(service_dir({"hang": f"auth required {hang}\n{more_rules}"}), "hang")
+
+
+async def opened(pilot: Pilot[Any], app: PamExplorerApp) -> tuple[TransactionScreen, StackView]:
+    """The transaction screen and its stack, once the stack is read."""
+    screen = transaction_screen(app)
+    stack = screen.query_one(StackView)
+    await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+    return screen, stack
+
+
+async def lesson_stack(pilot: Pilot[Any], screen: ProfileScreen) -> StackView:
+    """Switch a lesson's pane to its stack (``t``) and wait until the stack is read."""
+    await pilot.press("t")
+    stack = screen.query_one("#lesson-stack", StackView)
+    await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
+    return stack
 
 
 async def call_until_in_flight(

@@ -19,10 +19,9 @@ from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.environment import EnvironmentModal
 from pamexplorer.tui.screens.items import ItemsModal
 from pamexplorer.tui.screens.picker import PickerScreen
-from pamexplorer.tui.widgets.stack_view import StackView
 from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.ptyread import read_until
-from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
+from tests.tui.conftest import explorer, opened, screen_text, wait_until
 
 #: The clipboard write a hostile module sends: "pwned", base64.
 OSC52 = "\x1b]52;c;cHduZWQ=\x07"
@@ -66,9 +65,7 @@ async def test_module_and_file_text_shows_escaped_everywhere(
 ) -> None:
     app = explorer(hostile_dir(service_dir, c_module), "evil")
     async with app.run_test(size=(160, 50)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        screen, stack = await opened(pilot, app)
         stack.focus()
         stack.highlighted = 1  # the rule: the detail pane shows it whole
         await pilot.pause()
