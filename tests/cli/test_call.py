@@ -8,31 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import run_cli
+from tests.conftest import HANG_SOURCE, SEGV_SOURCE
 
 SECRET = "correct-horse-battery-staple"
 
 
 @pytest.fixture
 def confdir(service_dir, c_module) -> Path:
-    segv = c_module(
-        "segv",
-        """
-        #include <stdio.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            printf("about to crash\\n"); fflush(stdout);
-            *(volatile int *)0 = 1; return 0;
-        }
-        """,
-    )
-    hang = c_module(
-        "hang",
-        """
-        #include <unistd.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            sleep(60); return 0;
-        }
-        """,
-    )
+    segv = c_module("segv", SEGV_SOURCE)
+    hang = c_module("hang", HANG_SOURCE)
     exits = c_module(
         "exits",
         """

@@ -16,7 +16,7 @@ from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.stack_view import StackView
-from tests.conftest import ModuleFactory, ServiceDirFactory
+from tests.conftest import HANG_SOURCE, ModuleFactory, ServiceDirFactory
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
 #: written like sudo's; it succeeds only for the right answer and passes conversation errors on.
@@ -39,24 +39,6 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 }
 """
 SECRET = "s3cret-Pass"
-
-SEGV_SOURCE = r"""
-#include <stdio.h>
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-    volatile int *p = (int *)0;
-    printf("about to dereference NULL\n");
-    fflush(stdout);
-    return *p;
-}
-"""
-
-HANG_SOURCE = r"""
-#include <unistd.h>
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-    for (;;) pause();
-    return 0;
-}
-"""
 
 
 @pytest.fixture(scope="session", autouse=True)

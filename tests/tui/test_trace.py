@@ -19,9 +19,8 @@ from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
 from pamexplorer.tui.widgets.stack_view import StackView, TracedCall, rule_detail
-from tests.conftest import ModuleFactory, ServiceDirFactory
+from tests.conftest import SEGV_SOURCE, ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
-    SEGV_SOURCE,
     explorer,
     lesson_stack,
     opened,
