@@ -56,6 +56,24 @@ PAM_MODULE_PRELUDE = textwrap.dedent(
     """
 )
 
+#: A module that prints a line, then crashes in pam_authenticate (SIGSEGV).
+SEGV_SOURCE = r"""
+#include <stdio.h>
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    printf("about to crash\n"); fflush(stdout);
+    *(volatile int *)0 = 1; return 0;
+}
+"""
+
+#: A module whose pam_authenticate never returns.
+HANG_SOURCE = r"""
+#include <unistd.h>
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+    for (;;) pause();
+    return 0;
+}
+"""
+
 ServiceDirFactory = Callable[[dict[str, str]], Path]
 ModuleFactory = Callable[[str, str], Path]
 

@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import run_cli
+from tests.conftest import HANG_SOURCE, SEGV_SOURCE
+
 SECRET = "correct-horse-battery-staple"
-
-
-def pamexplorer(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    return subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
 
 
 @pytest.fixture
 def confdir(service_dir, c_module) -> Path:
-    segv = c_module(
-        "segv",
-        """
-        #include <stdio.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            printf("about to crash\\n"); fflush(stdout);
-            *(volatile int *)0 = 1; return 0;
-        }
-        """,
-    )
-    hang = c_module(
-        "hang",
-        """
-        #include <unistd.h>
-        PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) {
-            sleep(60); return 0;
-        }
-        """,
-    )
+    segv = c_module("segv", SEGV_SOURCE)
+    hang = c_module("hang", HANG_SOURCE)
     exits = c_module(
         "exits",
         """
@@ -72,7 +43,7 @@ def confdir(service_dir, c_module) -> Path:
 
 
 def test_text_output_names_every_call(confdir: Path) -> None:
-    result = pamexplorer(
+    result = run_cli(
         "call",
         "--confdir",
         str(confdir),
@@ -103,13 +74,13 @@ def test_text_output_names_every_call(confdir: Path) -> None:
 
 
 def test_failure_stops_unless_keep_going(confdir: Path) -> None:
-    stopped = pamexplorer(
+    stopped = run_cli(
         "call", "--confdir", str(confdir), "mixed", "alice", "authenticate", "acct_mgmt"
     )
     assert stopped.returncode == 1
     assert "PAM_AUTH_ERR (7)" in stopped.stdout and "Authentication failure" in stopped.stdout
     assert "pam_acct_mgmt" not in stopped.stdout
-    kept = pamexplorer(
+    kept = run_cli(
         "call",
         "--keep-going",
         "--format",
@@ -159,7 +130,7 @@ def test_failure_stops_unless_keep_going(confdir: Path) -> None:
 
 
 def test_items_and_env_are_set(confdir: Path) -> None:
-    result = pamexplorer(
+    result = run_cli(
         "call",
         "--format",
         "json",
@@ -202,7 +173,7 @@ def test_items_and_env_are_set(confdir: Path) -> None:
 
 def test_prompt_answered_from_stdin_is_never_printed(confdir: Path) -> None:
     for fmt in ("text", "json"):
-        result = pamexplorer(
+        result = run_cli(
             "call",
             "--format",
             fmt,
@@ -220,7 +191,7 @@ def test_prompt_answered_from_stdin_is_never_printed(confdir: Path) -> None:
 
 
 def test_no_answer_at_end_of_input_is_a_conversation_error(confdir: Path) -> None:
-    result = pamexplorer(
+    result = run_cli(
         "call", "--format", "json", "--confdir", str(confdir), "prompt", "alice", "authenticate"
     )
     assert result.returncode == 1
@@ -246,7 +217,7 @@ def test_bad_usage_is_one_line_and_status_2(confdir: Path, args: list[str], need
     while rest and rest[0].startswith("-"):
         argv += rest[:2]
         rest = rest[2:]
-    result = pamexplorer("call", "--confdir", str(confdir), *argv, "permit", "alice", *rest)
+    result = run_cli("call", "--confdir", str(confdir), *argv, "permit", "alice", *rest)
     assert result.returncode == 2
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -255,7 +226,7 @@ def test_bad_usage_is_one_line_and_status_2(confdir: Path, args: list[str], need
 
 def test_pam_start_failure_is_status_1(service_dir) -> None:
     confdir = service_dir({"broken": "auth required pam_permit.so \\"})
-    result = pamexplorer("call", "--confdir", str(confdir), "broken", "alice", "authenticate")
+    result = run_cli("call", "--confdir", str(confdir), "broken", "alice", "authenticate")
     assert result.returncode == 1
     assert "pam_start           PAM_ABORT (26)" in result.stdout
 
@@ -271,13 +242,11 @@ def test_pam_start_failure_is_status_1(service_dir) -> None:
 def test_crash_and_timeout_are_status_3(
     confdir: Path, service: str, timeout: list[str], kind: str, message: str
 ) -> None:
-    text = pamexplorer(
-        "call", *timeout, "--confdir", str(confdir), service, "alice", "authenticate"
-    )
+    text = run_cli("call", *timeout, "--confdir", str(confdir), service, "alice", "authenticate")
     assert text.returncode == 3
     assert f"error: {message}" in text.stdout
     data = json.loads(
-        pamexplorer(
+        run_cli(
             "call",
             "--format",
             "json",
@@ -298,7 +267,7 @@ def test_crash_and_timeout_are_status_3(
 
 
 def test_codes_table() -> None:
-    result = pamexplorer("codes", "--format", "json")
+    result = run_cli("codes", "--format", "json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert [c["code"] for c in data["codes"]] == list(range(32))
@@ -306,34 +275,34 @@ def test_codes_table() -> None:
     assert data["codes"][7]["text"] == "Authentication failure"
     assert all(c["text"] and c["explanation"] for c in data["codes"])
     assert len(data["items"]) == 13
-    text = pamexplorer("codes").stdout
+    text = run_cli("codes").stdout
     assert " 7  PAM_AUTH_ERR" in text
 
 
 def test_help_lists_subcommands_and_version() -> None:
-    result = pamexplorer("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     for command in ("call", "codes"):
         assert command in result.stdout
-    assert pamexplorer("--version").stdout.startswith("pamexplorer ")
-    assert "examples:" in pamexplorer("call", "--help").stdout
+    assert run_cli("--version").stdout.startswith("pamexplorer ")
+    assert "examples:" in run_cli("call", "--help").stdout
 
 
 def test_control_characters_from_modules_never_reach_the_terminal(service_dir) -> None:
     confdir = service_dir(
         {"loud": "auth optional pam_echo.so \x1b[2Jcleared\x07\nauth required pam_permit.so\n"}
     )
-    result = pamexplorer("call", "--confdir", str(confdir), "loud", "alice", "authenticate")
+    result = run_cli("call", "--confdir", str(confdir), "loud", "alice", "authenticate")
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "info: \\x1b[2Jcleared\\x07" in result.stdout
 
 
 def test_lab_option_runs_against_a_private_copy_of_the_lab() -> None:
-    ok = pamexplorer("call", "--lab", "lab-login", "alice", "authenticate", stdin="wonderland\n")
+    ok = run_cli("call", "--lab", "lab-login", "alice", "authenticate", stdin="wonderland\n")
     assert ok.returncode == 0, ok.stderr
-    before = pamexplorer("--lab", "call", "lab-login", "alice", "authenticate", stdin="nope\n")
+    before = run_cli("--lab", "call", "lab-login", "alice", "authenticate", stdin="nope\n")
     assert before.returncode == 1
     assert "PAM_AUTH_ERR (7)" in before.stdout
-    both = pamexplorer("call", "--lab", "--confdir", "/tmp", "lab-login", "alice", "acct_mgmt")
+    both = run_cli("call", "--lab", "--confdir", "/tmp", "lab-login", "alice", "acct_mgmt")
     assert both.returncode == 2

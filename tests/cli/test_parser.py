@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from pamexplorer.cli import COMMANDS, build_parser, named_command
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli.conftest import cli_env, run_cli
 
 
 def choices(parser) -> set[str]:
@@ -59,13 +56,12 @@ print(json.dumps({"status": status, "modules": loaded, "inspect": inspect}), fil
 
 
 def probe(*argv: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env=cli_env(),
         check=False,
     )
     return json.loads(done.stderr.strip().splitlines()[-1])
@@ -106,15 +102,7 @@ def test_a_service_without_a_file_loads_the_resolver_for_that_check_only(service
     ],
 )
 def test_errors_come_from_the_full_parser(argv: list[str], needle: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    done = run_cli(*argv)
     assert done.returncode == 2
     assert needle in done.stderr and len(done.stderr.strip().splitlines()) == 1
     if argv == ["nosuch"]:
@@ -123,21 +111,9 @@ def test_errors_come_from_the_full_parser(argv: list[str], needle: str) -> None:
 
 
 def test_help_of_one_command_and_of_all() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pamexplorer", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-
-    top = run("--help")
+    top = run_cli("--help")
     assert top.returncode == 0 and all(c in top.stdout for c in COMMANDS)
-    call = run("call", "--help")
+    call = run_cli("call", "--help")
     assert call.returncode == 0 and "OPERATION" in call.stdout and "examples:" in call.stdout
-    codes = run("codes", "--help")
+    codes = run_cli("codes", "--help")
     assert codes.returncode == 0 and "CODE" in codes.stdout

@@ -5,9 +5,6 @@ a later prompt, the output it printed before crashing. One scrubber (``pam.secre
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from pamexplorer.pam.codes import MessageStyle
 from pamexplorer.pam.conversation import ConversationAborted, ScriptedConversation
 from pamexplorer.pam.records import REDACTED, CallRecord, Exchange, Message
 from pamexplorer.pam.secrets import RememberingConversation, Secrets
+from tests.cli.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Pa55"
@@ -61,26 +59,12 @@ def echo_back(service_dir, c_module) -> Path:
     )
 
 
-def pamexplorer(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize(("service", "status"), [("echo-ok", 0), ("echo", 3)])
 def test_an_echoed_password_never_shows(
     echo_back: Path, fmt: str, service: str, status: int
 ) -> None:
-    result = pamexplorer(
+    result = run_cli(
         "call",
         "-v",
         "--format",

@@ -10,15 +10,15 @@ import pty
 import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from pamexplorer.calltext import printable as calltext_printable
 from pamexplorer.pam.text import printable, printable_lines
+from tests.cli.conftest import cli_env, run_cli
+from tests.ptyread import read_until
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hunter2-\u00e9t\u00e9"
 
 #: A module that sends terminal attacks in every message style it can, then asks for a password.
@@ -58,24 +58,8 @@ def hostile(service_dir, c_module) -> Path:
     return service_dir({"hostile": f"auth required {module}\n"})
 
 
-def read_until(fd: int, needle: bytes, seen: bytearray, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {needle!r} in {bytes(seen)!r}"
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""
-            assert chunk, f"EOF before {needle!r} in {bytes(seen)!r}"
-            seen += chunk
-
-
 def test_interactive_conversation_shows_module_text_escaped(hostile: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
-    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1", LANG="C.UTF-8", TERM="dumb")
+    env = cli_env({"NO_COLOR": "1", "LANG": "C.UTF-8", "TERM": "dumb"})
     argv = [sys.executable, "-m", "pamexplorer", "call", "--confdir", str(hostile)]
     argv += ["hostile", "alice", "authenticate"]
     pid, fd = pty.fork()
@@ -113,18 +97,8 @@ def test_interactive_conversation_shows_module_text_escaped(hostile: Path) -> No
 def test_undecodable_text_never_breaks_a_strict_stdout(
     hostile: Path, locale_env: dict[str, str], fmt: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LC_ALL", "LANG")}
-    env.update(PYTHONPATH=str(ROOT), **locale_env)
-
     def run(*args: str | bytes, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [sys.executable, "-m", "pamexplorer", *args],
-            input=stdin,
-            capture_output=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        return run_cli(*args, stdin=stdin, env=locale_env, drop=("LC_ALL", "LANG"))
 
     common = ["call", "-v", "--format", fmt, "--confdir", str(hostile)]
     done = run(*common, "hostile", "alice", "authenticate", stdin=b"pw\n")
@@ -148,30 +122,24 @@ def test_undecodable_text_never_breaks_a_strict_stdout(
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "quoted"),
     [
-        ["call", "--bogus\x1b]0;t\x07", "svc", "alice", "authenticate"],
-        ["call", "svc", "alice", "authenticate\x1b[2J"],
-        ["call", "-I", "tty\x1b[2J=x", "svc", "alice", "authenticate"],
-        ["call", "-I", "tty=\x1b[2J", "-I", "nope\x9b=1", "svc", "alice", "authenticate"],
-        ["no-such-command\x1b[2J"],
-        ["codes", "\x1b[2J"],
+        (["call", "--bogus\x1b]0;t\x07", "svc", "alice", "authenticate"], "--bogus\\x1b]0;t\\x07"),
+        (["call", "svc", "alice", "authenticate\x1b[2J"], "'authenticate\\x1b[2J'"),
+        (["call", "-I", "tty\x1b[2J=x", "svc", "alice", "authenticate"], "'tty\\x1b[2J'"),
+        (
+            ["call", "-I", "tty=\x1b[2J", "-I", "nope\x9b=1", "svc", "alice", "authenticate"],
+            "'nope\\x9b'",
+        ),
+        (["no-such-command\x1b[2J"], "'no-such-command\\x1b[2J'"),
+        (["codes", "\x1b[2J"], "'\\x1b[2J'"),
     ],
 )
-def test_usage_errors_quote_argv_escaped(args: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
-    env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+def test_usage_errors_quote_argv_escaped(args: list[str], quoted: str) -> None:
+    result = run_cli(*args)
     assert result.returncode == 2
     assert (
         "\x1b" not in result.stderr and "\x07" not in result.stderr and "\x9b" not in result.stderr
     )
     assert "Traceback" not in result.stderr
-    assert "\\x1b" in result.stderr or "\\x9b" in result.stderr
+    assert quoted in result.stderr  # the argument, escaped

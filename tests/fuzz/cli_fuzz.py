@@ -92,8 +92,9 @@ class Outcome:
         lines = [line for line in self.stderr.splitlines() if line.strip()]
         if self.status == 2 and not 1 <= len(lines) <= self.inputs():
             return f"{len(lines)} lines on stderr for a usage error"
-        if "\x1b" in self.stderr or "\x9b" in self.stderr:
-            return "raw escape sequence on stderr"
+        for name, text in (("stderr", self.stderr), ("stdout", self.stdout)):
+            if "\x1b" in text or "\x9b" in text:
+                return f"raw escape sequence on {name}"
         return None
 
 

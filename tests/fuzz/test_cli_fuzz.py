@@ -19,6 +19,7 @@ RUNS = int(os.environ.get("PAMEXPLORER_FUZZ_RUNS", "40"))
 def test_fuzzed_arguments_end_cleanly(seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
     problems = []
+    assert RUNS // 4 > 0, f"PAMEXPLORER_FUZZ_RUNS={RUNS}: no run per seed"
     for _ in range(RUNS // 4):
         argv = generate(rng, tmp_path)
         outcome = run(argv)

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.notebook.nbkit import REPO, repo_env
-
-
-def pamexplorer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = repo_env()
-    return subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=env,
-    )
+from tests.cli.conftest import run_cli
+from tests.notebook.nbkit import REPO
 
 
 def test_a_lesson_becomes_a_notebook(tmp_path: Path) -> None:
-    result = pamexplorer("notebook", "lab-requisite", cwd=tmp_path)
+    result = run_cli("notebook", "lab-requisite", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "wrote lab-requisite.ipynb\n"
     nb = json.loads((tmp_path / "lab-requisite.ipynb").read_text())
@@ -42,33 +29,31 @@ def test_a_lesson_becomes_a_notebook(tmp_path: Path) -> None:
 
 def test_output_options_and_refusals(tmp_path: Path) -> None:
     out = tmp_path / "mine.ipynb"
-    assert pamexplorer("notebook", "lab-items", "-o", str(out), cwd=tmp_path).returncode == 0
-    again = pamexplorer("notebook", "lab-items", "-o", str(out), cwd=tmp_path)
+    assert run_cli("notebook", "lab-items", "-o", str(out), cwd=tmp_path).returncode == 0
+    again = run_cli("notebook", "lab-items", "-o", str(out), cwd=tmp_path)
     assert again.returncode == 2 and again.stdout == ""
     assert again.stderr == f"pamexplorer: {out}: -o: the file exists (use --force to replace it)\n"
-    forced = pamexplorer("notebook", "lab-jumps", "-o", str(out), "--force", cwd=tmp_path)
+    forced = run_cli("notebook", "lab-jumps", "-o", str(out), "--force", cwd=tmp_path)
     assert forced.returncode == 0 and "lab-jumps" in out.read_text()
-    stdout = pamexplorer("notebook", "getting-started", "-o", "-", cwd=tmp_path)
+    stdout = run_cli("notebook", "getting-started", "-o", "-", cwd=tmp_path)
     assert stdout.returncode == 0
     assert json.loads(stdout.stdout)["cells"][0]["source"][0].startswith("# Getting started")
-    missing = pamexplorer("notebook", "no-such-lesson", cwd=tmp_path)
+    missing = run_cli("notebook", "no-such-lesson", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("pamexplorer: no-such-lesson:1:")
     assert "Traceback" not in missing.stderr
-    nowhere = pamexplorer(
-        "notebook", "lab-items", "-o", str(tmp_path / "no" / "x.ipynb"), cwd=tmp_path
-    )
+    nowhere = run_cli("notebook", "lab-items", "-o", str(tmp_path / "no" / "x.ipynb"), cwd=tmp_path)
     assert nowhere.returncode == 2 and "expected a file in an existing directory" in nowhere.stderr
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     for target in (str(fifo), "/dev/null"):
-        special = pamexplorer("notebook", "lab-items", "-o", target, "--force", cwd=tmp_path)
+        special = run_cli("notebook", "lab-items", "-o", target, "--force", cwd=tmp_path)
         assert special.returncode == 2 and "expected a regular file" in special.stderr
     assert Path("/dev/null").is_char_device()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "mine.ipynb"]
 
 
 def test_a_bundled_notebook_is_copied_as_shipped(tmp_path: Path) -> None:
-    assert pamexplorer("notebook", "troubleshooting", cwd=tmp_path).returncode == 0
+    assert run_cli("notebook", "troubleshooting", cwd=tmp_path).returncode == 0
     shipped = REPO / "pamexplorer" / "notebooks" / "troubleshooting.ipynb"
     assert (tmp_path / "troubleshooting.ipynb").read_text() == shipped.read_text()
 
@@ -83,7 +68,7 @@ def test_lesson_text_cannot_inject_markup_or_code(tmp_path: Path) -> None:
         "steps:\n  - authenticate\n"
         "lesson:\n  question: <img src=x onerror=alert(1)>\n"
     )
-    result = pamexplorer("notebook", str(profile), "-o", "-", cwd=tmp_path)
+    result = run_cli("notebook", str(profile), "-o", "-", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     nb = json.loads(result.stdout)
     sources = ["".join(c["source"]) for c in nb["cells"]]

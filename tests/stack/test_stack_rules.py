@@ -473,7 +473,10 @@ def test_pam_conf_only_when_no_directory_exists(tmp_path: Path) -> None:
 def test_pam_warn_is_modelled_as_ignore(service_dir: ServiceDir, text: str) -> None:
     ops = ["authenticate", "acct_mgmt", "open_session", "close_session", "chauthtok"]
     agree(service_dir, {"svc": text}, ops)
+    # every call, not acct_mgmt alone: three of these stacks have no account rules
     calls = simulate(
-        resolve("svc", str(service_dir({"svc": text}))), [parse_operation("acct_mgmt")]
+        resolve("svc", str(service_dir({"svc": text}))), [parse_operation(op) for op in ops]
     )
+    warned = [step for call in calls.calls for step in call.path if step.module == "pam_warn.so"]
+    assert warned and not any(step.assumed for step in warned)
     assert not any(step.assumed for call in calls.calls for step in call.path)

@@ -4,10 +4,7 @@ and "trace unavailable" when the shim was not built."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +18,9 @@ from pamexplorer.engine import tracer as tracer_module
 from pamexplorer.engine.trace.build import NO_COMPILER, build_shim
 from pamexplorer.engine.tracer import TracedTransaction
 from pamexplorer.pam.codes import Function
+from tests.cli.conftest import run_cli
 
 ServiceDir = Callable[[dict[str, str]], Path]
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 SERVICE = (
     "auth [success=1 default=ignore] pam_debug.so auth=auth_err\n"
@@ -34,23 +31,10 @@ SERVICE = (
 )
 
 
-def pamexplorer(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "pamexplorer", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 def test_call_text_shows_each_rule_and_the_decider(service_dir: ServiceDir) -> None:
     confdir = service_dir({"svc": SERVICE})
     args = ("call", "--keep-going", "--confdir", str(confdir), "svc", "alice")
-    result = pamexplorer(*args, "authenticate", "acct_mgmt")
+    result = run_cli(*args, "authenticate", "acct_mgmt")
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert re.search(r"svc:1 +pam_debug.so +PAM_AUTH_ERR \(7\) +-> ignore +\d+\.\d ms", out)
@@ -58,7 +42,7 @@ def test_call_text_shows_each_rule_and_the_decider(service_dir: ServiceDir) -> N
     assert re.search(r"svc:3 +pam_permit.so +not run: svc:2 \(die\) ended the stack", out)
     assert "decided by svc:2 pam_deny.so (die)" in out
     assert "decided by svc:4 pam_debug.so (bad)" in out
-    quiet = pamexplorer(*args, "-q", "authenticate", "acct_mgmt").stdout
+    quiet = run_cli(*args, "-q", "authenticate", "acct_mgmt").stdout
     assert "decided by" not in quiet and "pam_deny.so" not in quiet
     assert not any(
         marker in line for line in quiet.splitlines() for marker in (" -> ", "not run:", "log ")
@@ -68,7 +52,7 @@ def test_call_text_shows_each_rule_and_the_decider(service_dir: ServiceDir) -> N
 
 def test_call_json_has_modules_and_decided_by(service_dir: ServiceDir) -> None:
     confdir = service_dir({"svc": SERVICE})
-    result = pamexplorer(
+    result = run_cli(
         "call", "--format", "json", "--confdir", str(confdir), "svc", "alice", "acct_mgmt"
     )
     data = json.loads(result.stdout)
@@ -101,7 +85,7 @@ def test_simulate_prints_the_path_in_the_traces_form(
     ops = ("authenticate", "setcred", "acct_mgmt")
     assert main(["simulate", "--confdir", str(confdir), "svc", *ops]) == 0
     simulated = capsys.readouterr().out.splitlines()
-    called = pamexplorer("call", "--keep-going", "--confdir", str(confdir), "svc", "a", *ops)
+    called = run_cli("call", "--keep-going", "--confdir", str(confdir), "svc", "a", *ops)
     traced = called.stdout.splitlines()
 
     def rules(lines: list[str]) -> list[str]:

@@ -12,37 +12,22 @@ import pytest
 from textual.pilot import Pilot
 
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
+from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
+from pamexplorer.tui.widgets.stack_view import StackView
+from tests.conftest import HANG_SOURCE, ModuleFactory, ServiceDirFactory
 
 #: A module that talks: an info message (with markup-looking text), then an echo-off prompt
 #: written like sudo's; it succeeds only for the right answer and passes conversation errors on.
+#: (``converse_one`` is the prelude's; libpam is loaded RTLD_GLOBAL, so the module finds it.)
 TALKER_SOURCE = r"""
 #include <string.h>
 #include <stdlib.h>
-#include <dlfcn.h>
-/* The fixture does not link the module against libpam, and the engine loads libpam without
-   RTLD_GLOBAL, so pam_get_item is looked up in the already loaded libpam. */
-typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
-static int say(pam_handle_t *pamh, int style, const char *text, char **answer) {
-    const struct pam_conv *conv = NULL;
-    void *lib = dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD);
-    get_item_fn get_item = lib ? (get_item_fn)dlsym(lib, "pam_get_item") : NULL;
-    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
-        return 19;
-    struct pam_message msg = { style, text };
-    const struct pam_message *msgs[1] = { &msg };
-    struct pam_response *resp = NULL;
-    int rc = conv->conv(1, msgs, &resp, conv->appdata_ptr);
-    if (rc != PAM_SUCCESS) return rc;
-    if (answer && resp) { *answer = resp[0].resp; resp[0].resp = NULL; }
-    if (resp) { free(resp[0].resp); free(resp); }
-    return PAM_SUCCESS;
-}
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     char *answer = NULL;
-    int rc = say(pamh, PAM_TEXT_INFO, "Welcome [bold]stranger[/bold]", NULL);
+    int rc = converse_one(pamh, PAM_TEXT_INFO, "Welcome [bold]stranger[/bold]", NULL);
     if (rc != PAM_SUCCESS) return rc;
-    rc = say(pamh, PAM_PROMPT_ECHO_OFF, "[sudo] password for alice:", &answer);
+    rc = converse_one(pamh, PAM_PROMPT_ECHO_OFF, "[sudo] password for alice:", &answer);
     if (rc != PAM_SUCCESS) return rc;
     int ok = answer && strcmp(answer, "s3cret-Pass") == 0;
     free(answer);
@@ -53,24 +38,6 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 }
 """
 SECRET = "s3cret-Pass"
-
-SEGV_SOURCE = r"""
-#include <stdio.h>
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-    volatile int *p = (int *)0;
-    printf("about to dereference NULL\n");
-    fflush(stdout);
-    return *p;
-}
-"""
-
-HANG_SOURCE = r"""
-#include <unistd.h>
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-    for (;;) pause();
-    return 0;
-}
-"""
 
 
 def explorer(
@@ -95,13 +62,29 @@ def transaction_screen(app: PamExplorerApp) -> TransactionScreen:
 
 
 def hang_explorer(
-    service_dir: Callable[[dict[str, str]], Path],
-    c_module: Callable[[str, str], Path],
+    service_dir: ServiceDirFactory,
+    c_module: ModuleFactory,
     more_rules: str = "",
 ) -> PamExplorerApp:
     """The explorer on service ``hang``, whose pam_authenticate never returns."""
     hang = c_module("hang", HANG_SOURCE)
     return explorer(service_dir({"hang": f"auth required {hang}\n{more_rules}"}), "hang")
+
+
+async def opened(pilot: Pilot[Any], app: PamExplorerApp) -> tuple[TransactionScreen, StackView]:
+    """The transaction screen and its stack, once the stack is read."""
+    screen = transaction_screen(app)
+    stack = screen.query_one(StackView)
+    await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+    return screen, stack
+
+
+async def lesson_stack(pilot: Pilot[Any], screen: ProfileScreen) -> StackView:
+    """Switch a lesson's pane to its stack (``t``) and wait until the stack is read."""
+    await pilot.press("t")
+    stack = screen.query_one("#lesson-stack", StackView)
+    await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
+    return stack
 
 
 async def call_until_in_flight(

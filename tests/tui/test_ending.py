@@ -3,7 +3,6 @@ run); only a call in flight is killed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from textual.pilot import Pilot
 
 from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.profile import ProfileScreen
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
     call_until_in_flight,
     explorer,
@@ -19,9 +19,6 @@ from tests.tui.conftest import (
     transaction_screen,
     wait_until,
 )
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 #: pam_authenticate leaves data on the handle; pam_end runs its cleanup, which writes the file
 #: named by the module's argument. The file exists only if pam_end ran.

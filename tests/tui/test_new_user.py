@@ -4,9 +4,6 @@ transactions, the lesson's stack and hints; and a module that floods the convers
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
@@ -19,18 +16,17 @@ from pamexplorer.tui.screens.picker import PickerScreen
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import render_detail
-from pamexplorer.tui.widgets.stack_view import StackView
 from pamexplorer.tui.widgets.timeline import MESSAGES_SHOWN, render_entry
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
     call_until_in_flight,
     explorer,
+    lesson_stack,
+    opened,
     screen_text,
     transaction_screen,
     wait_until,
 )
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 async def test_the_lab_starts_as_alice_and_says_how_to_switch() -> None:
@@ -72,8 +68,7 @@ async def test_footers_fit_80_and_100_columns() -> None:
 async def test_the_stack_at_80_columns_shows_jumps_the_dash_and_the_whole_rule() -> None:
     app = PamExplorerApp(LaunchOptions(lab=True, service="lab-jumps", stable=True))
     async with app.run_test(size=(80, 24)) as pilot:
-        stack = app.screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        _, stack = await opened(pilot, app)
         shown = screen_text(app)
         assert "succ→5" in shown  # line 2's success=2 lands on line 5
         rows = [r for r in stack.option_rows if r is not None]
@@ -87,8 +82,7 @@ async def test_the_stack_at_80_columns_shows_jumps_the_dash_and_the_whole_rule()
         assert "auth [success=2 default=ignore]" in shown
     app = PamExplorerApp(LaunchOptions(lab=True, service="lab-missing", stable=True))
     async with app.run_test(size=(80, 24)) as pilot:
-        stack = app.screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        _, stack = await opened(pilot, app)
         assert "-required" in screen_text(app).replace(" ", "")
         rows = [r for r in stack.option_rows if r is not None]
         assert rows[0].quiet and rows[0].type_token == "-auth"
@@ -143,9 +137,7 @@ async def test_a_lesson_shows_its_stack_and_scrolls_to_a_new_hint() -> None:
     async with app.run_test(size=(80, 18)) as pilot:
         screen = app.screen
         assert isinstance(screen, ProfileScreen)
-        await pilot.press("t")
-        stack = screen.query_one("#lesson-stack", StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
+        await lesson_stack(pilot, screen)
         assert "pam_exec.so" in screen_text(app)
         await pilot.press("t", "h")
         await pilot.pause(0.3)
@@ -160,14 +152,9 @@ async def test_a_lesson_shows_its_stack_and_scrolls_to_a_new_hint() -> None:
 FLOOD_SOURCE = r"""
 #include <stdlib.h>
 #include <stdio.h>
-#include <dlfcn.h>
-typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     const struct pam_conv *conv = NULL;
-    void *lib = dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD);
-    get_item_fn get_item = lib ? (get_item_fn)dlsym(lib, "pam_get_item") : NULL;
-    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
-        return 19;
+    if (pam_get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv) return 19;
     int count = argc > 0 ? atoi(argv[0]) : 1000;
     char text[64];
     for (int i = 0; i < count; i++) {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.command import CommandPalette
@@ -17,9 +16,8 @@ from pamexplorer.tui.screens.picker import PickerScreen
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.timeline import render_entry
+from tests.conftest import ServiceDirFactory
 from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
-
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 async def test_picker_filters_previews_and_opens(service_dir: ServiceDirFactory) -> None:

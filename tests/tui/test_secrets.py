@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from pamexplorer.tui.app import LaunchOptions, PamExplorerApp
 from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.widgets.timeline import Timeline, render_entry
+from tests.conftest import ModuleFactory, ServiceDirFactory
 from tests.tui.conftest import (
     SECRET,
     TALKER_SOURCE,
@@ -20,9 +20,6 @@ from tests.tui.conftest import (
     transaction_screen,
     wait_until,
 )
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
 
 
 async def test_no_password_in_any_screen_or_message(

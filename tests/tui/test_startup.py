@@ -12,13 +12,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from pamexplorer.lab import LAB_SOURCE
 from pamexplorer.stack import list_services
-
-ServiceDirFactory = Callable[[dict[str, str]], Path]
+from tests.conftest import ServiceDirFactory
 
 FIRST_SCREEN = """
 import json, sys

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import Input
@@ -20,11 +19,9 @@ from pamexplorer.tui.screens.conversation import ConversationModal
 from pamexplorer.tui.screens.environment import EnvironmentModal
 from pamexplorer.tui.screens.items import ItemsModal
 from pamexplorer.tui.screens.picker import PickerScreen
-from pamexplorer.tui.widgets.stack_view import StackView
-from tests.tui.conftest import explorer, screen_text, transaction_screen, wait_until
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
+from tests.conftest import ModuleFactory, ServiceDirFactory
+from tests.ptyread import read_until
+from tests.tui.conftest import explorer, opened, screen_text, wait_until
 
 #: The clipboard write a hostile module sends: "pwned", base64.
 OSC52 = "\x1b]52;c;cHduZWQ=\x07"
@@ -36,34 +33,15 @@ C1 = "\u009b31m"
 #: message, a prompt, its stdout, the PAM environment and an item; then fails.
 HOSTILE_SOURCE = r"""
 #include <stdio.h>
-#include <stdlib.h>
-#include <dlfcn.h>
-typedef int (*get_item_fn)(const pam_handle_t *, int, const void **);
-typedef int (*set_item_fn)(pam_handle_t *, int, const void *);
-typedef int (*putenv_fn)(pam_handle_t *, const char *);
-static void *lib(void) { return dlopen("libpam.so.0", RTLD_NOW | RTLD_NOLOAD); }
-static int say(pam_handle_t *pamh, int style, const char *text) {
-    const struct pam_conv *conv = NULL;
-    get_item_fn get_item = (get_item_fn)dlsym(lib(), "pam_get_item");
-    if (!get_item || get_item(pamh, PAM_CONV, (const void **)&conv) != PAM_SUCCESS || !conv)
-        return 19;
-    struct pam_message msg = { style, text };
-    const struct pam_message *msgs[1] = { &msg };
-    struct pam_response *resp = NULL;
-    int rc = conv->conv(1, msgs, &resp, conv->appdata_ptr);
-    if (resp) { free(resp[0].resp); free(resp); }
-    return rc;
-}
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-    set_item_fn set_item = (set_item_fn)dlsym(lib(), "pam_set_item");
-    putenv_fn put_env = (putenv_fn)dlsym(lib(), "pam_putenv");
     printf("out \033]52;c;cHduZWQ=\007 \033]0;owned-title\007\n");
     fflush(stdout);
-    say(pamh, PAM_TEXT_INFO, "info \033]52;c;cHduZWQ=\007 \033[2J bell\007");
-    say(pamh, PAM_ERROR_MSG, "error \033]0;owned-title\007 \302\23331m");
-    if (put_env) put_env(pamh, "EVIL=\033]52;c;cHduZWQ=\007");
-    if (set_item) set_item(pamh, 4 /* PAM_RHOST */, "host\033]0;owned-title\007");
-    if (say(pamh, PAM_PROMPT_ECHO_ON, "prompt \033]52;c;cHduZWQ=\007:") != PAM_SUCCESS) return 19;
+    converse_one(pamh, PAM_TEXT_INFO, "info \033]52;c;cHduZWQ=\007 \033[2J bell\007", NULL);
+    converse_one(pamh, PAM_ERROR_MSG, "error \033]0;owned-title\007 \302\23331m", NULL);
+    pam_putenv(pamh, "EVIL=\033]52;c;cHduZWQ=\007");
+    pam_set_item(pamh, 4 /* PAM_RHOST */, "host\033]0;owned-title\007");
+    if (converse_one(pamh, PAM_PROMPT_ECHO_ON, "prompt \033]52;c;cHduZWQ=\007:", NULL) != 0)
+        return 19;
     return 7;
 }
 """
@@ -87,9 +65,7 @@ async def test_module_and_file_text_shows_escaped_everywhere(
 ) -> None:
     app = explorer(hostile_dir(service_dir, c_module), "evil")
     async with app.run_test(size=(160, 50)) as pilot:
-        screen = transaction_screen(app)
-        stack = screen.query_one(StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the stack")
+        screen, stack = await opened(pilot, app)
         stack.focus()
         stack.highlighted = 1  # the rule: the detail pane shows it whole
         await pilot.pause()
@@ -147,29 +123,15 @@ def test_the_terminal_never_receives_a_modules_sequences(
         cwd=tmp_path,
     )
     os.close(slave)
-    seen = b""
-
-    def read_until(needle: bytes, timeout: float = 60.0) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while needle not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"never shown: {needle!r}"
-            ready, _, _ = select.select([master], [], [], left)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-        assert needle in seen, f"the app ended before showing {needle!r}"
-
+    seen = bytearray()
     try:
-        read_until(b"no transaction")
+        read_until(master, b"no transaction", seen, timeout=60)
         os.write(master, b"a")
-        read_until(b"cHduZWQ=\\x07:")  # the prompt, escaped, in the conversation modal
+        # the prompt, escaped, in the conversation modal
+        read_until(master, b"cHduZWQ=\\x07:", seen, timeout=60)
         os.write(master, b"\r")
-        read_until(b"PAM_AUTH_ERR")
-        read_until(b"x1b[2J bell")
+        read_until(master, b"PAM_AUTH_ERR", seen, timeout=60)
+        read_until(master, b"x1b[2J bell", seen, timeout=60)
         os.write(master, b"q")
         deadline = time.monotonic() + 30
         while child.poll() is None and time.monotonic() < deadline:  # keep the pty drained

@@ -4,9 +4,7 @@ modules' log lines and the code in its context in the detail pane."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -21,10 +19,14 @@ from pamexplorer.tui.screens.profile import ProfileScreen
 from pamexplorer.tui.screens.transaction import TransactionScreen
 from pamexplorer.tui.widgets.call_detail import CallDetail, render_record_detail
 from pamexplorer.tui.widgets.stack_view import StackView, TracedCall, rule_detail
-from tests.tui.conftest import SEGV_SOURCE, explorer, screen_text, transaction_screen, wait_until
-
-ModuleFactory = Callable[[str, str], Path]
-ServiceDirFactory = Callable[[dict[str, str]], Path]
+from tests.conftest import SEGV_SOURCE, ModuleFactory, ServiceDirFactory
+from tests.tui.conftest import (
+    explorer,
+    lesson_stack,
+    opened,
+    screen_text,
+    wait_until,
+)
 
 
 def stack_lines(stack: StackView) -> dict[int, Text]:
@@ -57,14 +59,6 @@ def detail_text(screen: TransactionScreen) -> str:
     static = screen.query_one("#call-detail-text")
     content = static.render()
     return content.plain if isinstance(content, Text) else str(content)
-
-
-async def opened(pilot: Any, app: PamExplorerApp) -> tuple[TransactionScreen, StackView]:
-    """The transaction screen and its stack, once the stack is read."""
-    screen = transaction_screen(app)
-    stack = screen.query_one(StackView)
-    await wait_until(pilot, lambda: stack.lines is not None, "the stack")
-    return screen, stack
 
 
 async def called(pilot: Any, screen: TransactionScreen, key: str) -> None:
@@ -263,9 +257,7 @@ async def test_a_lessons_stack_shows_the_selected_calls_trace() -> None:
         assert isinstance(screen, ProfileScreen)
         await pilot.press("r")
         await wait_until(pilot, lambda: screen.finished and not screen.busy, "the run")
-        await pilot.press("t")
-        stack = screen.query_one("#lesson-stack", StackView)
-        await wait_until(pilot, lambda: stack.lines is not None, "the lesson's stack")
+        stack = await lesson_stack(pilot, screen)
         call = stack.call
         assert call is not None and call.function == "pam_setcred"  # the last step
         assert call.record is not None
