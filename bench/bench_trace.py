@@ -1,6 +1,6 @@
 """Trace benchmark: what the per-module trace costs, measured side by side in one run.
 
-    python3 bench/bench_trace.py [--transactions 2000] [--engine 200] [--fidelity]
+    python3 bench/bench_trace.py [--transactions 2000] [--engine 600] [--fidelity]
 
 1. Through the engine (fork server), as every face runs a transaction: a traced vs an
    untraced session, same calls (pam_start_confdir + pam_authenticate + pam_acct_mgmt +
@@ -108,7 +108,7 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=2000)
-    parser.add_argument("--engine", type=int, default=200)
+    parser.add_argument("--engine", type=int, default=600)
     parser.add_argument("--fidelity", action="store_true", help="also run all 600 corpus cases")
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if not shim_current() and build_shim() is not None:
