@@ -77,7 +77,9 @@ def test_fail_delay_has_one_format(cli: CliRunner, service_dir) -> None:
     )
     text = cli("call", "--confdir", str(confdir), "slow", "alice", "authenticate")
     assert text.returncode == 1
-    # libpam spreads the delay it reports around the one asked for (by up to 25%)
+    # libpam spreads the delay it reports around the one asked for: _pam_compute_delay scales
+    # it by 1 + (the mean of three uniform draws - 0.5), so anywhere from half to one and a
+    # half times it (tests/pam/test_pam_items_env.py holds the library to the same bound)
     delays = [line for line in text.stdout.splitlines() if "fail delay" in line]
     assert len(delays) == 1 and re.fullmatch(r"    fail delay \d+(\.\d{1,3})? ms", delays[0])
     data = json.loads(
@@ -85,7 +87,7 @@ def test_fail_delay_has_one_format(cli: CliRunner, service_dir) -> None:
             "call", "--format", "json", "--confdir", str(confdir), "slow", "alice", "authenticate"
         ).stdout
     )
-    assert 1000 <= data["calls"][0]["fail_delay_us"] <= 2000
+    assert 1500 // 2 <= data["calls"][0]["fail_delay_us"] <= 1500 * 3 // 2
 
 
 def test_columns_stay_aligned_for_long_names(cli: CliRunner, service_dir) -> None:
