@@ -7,6 +7,7 @@ the keywords are 0 and below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 RETURN_VALUES = 32  # _PAM_RETURN_VALUES: codes 0..31 each have an action
@@ -194,10 +195,20 @@ class Stack:
     includes: tuple[IncludeUse, ...] = ()
 
     def own_chain(self, module_type: str) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if r.type == module_type)
+        return self._chains.get((False, module_type), ())
 
     def other_chain(self, module_type: str) -> tuple[Rule, ...]:
-        return tuple(r for r in self.other_rules if r.type == module_type)
+        return self._chains.get((True, module_type), ())
+
+    @cached_property
+    def _chains(self) -> dict[tuple[bool, str], tuple[Rule, ...]]:
+        """(from other, type) -> the rules of that type in file order (made once: every
+        simulated or traced call asks)."""
+        found: dict[tuple[bool, str], list[Rule]] = {}
+        for other, rules in ((False, self.rules), (True, self.other_rules)):
+            for rule in rules:
+                found.setdefault((other, rule.type), []).append(rule)
+        return {key: tuple(rules) for key, rules in found.items()}
 
     def chain(self, module_type: str) -> tuple[Rule, ...]:
         """The rules a call of this type runs: the service's, else ``other``'s."""

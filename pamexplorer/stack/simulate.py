@@ -295,7 +295,10 @@ class Simulator:
         return self.stack.other_chain(function.module_type), True
 
     def call(self, operation: Operation) -> CallResult:
-        function, flags = operation.function, operation.flags
+        return self.run(operation.function, operation.flags)
+
+    def run(self, function: Function, flags: int = 0) -> CallResult:
+        """:meth:`call` of ``function`` with ``flags``."""
         if function is Function.CHAUTHTOK:
             return self._chauthtok(flags)
         if function is Function.SETCRED and not flags:
@@ -521,7 +524,7 @@ def _result(
     note: str,
     decider: PathStep | None,
 ) -> CallResult:
-    ran = tuple(step for step in steps if step.ran)
+    ran = tuple([step for step in steps if step.ran])
     return CallResult(function.value, flags, code, ran, note, tuple(steps), decider)
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 
 from pamexplorer.engine.trace.events import Events, Invocation, parse_untrusted
 from pamexplorer.pam.codes import Code, Function, code_name
-from pamexplorer.pam.operation import Operation
 from pamexplorer.pam.records import (
     TRACED,
     UNRELIABLE,
@@ -42,6 +41,7 @@ from pamexplorer.stack.simulate import (
 )
 
 _PERM_DENIED = int(Code.PAM_PERM_DENIED)
+_FUNCTIONS = {f.value: f for f in Function}
 _MODULE_UNKNOWN = int(Code.PAM_MODULE_UNKNOWN)
 
 
@@ -67,12 +67,16 @@ def _pass(function: Function, flags: int) -> str | None:
 
 
 def _chain(rule: Rule) -> tuple[str, ...]:
+    if not rule.origin:
+        return ()
     return tuple(
         f"{inc.kind} {inc.target} ({inc.file.rsplit('/', 1)[-1]}:{inc.line})" for inc in rule.origin
     )
 
 
 def _log(lines: list[tuple[int, str]]) -> tuple[LogLine, ...]:
+    if not lines:
+        return ()
     return tuple(LogLine(priority, text) for priority, text in lines)
 
 
@@ -236,9 +240,8 @@ class TraceBuilder:
             return self._start(record, events)
         if record.function == "pam_end":
             return Trace(log=_log(events.log))
-        try:
-            function = Function(record.function)
-        except ValueError:
+        function = _FUNCTIONS.get(record.function)
+        if function is None:
             return Trace(log=_log(events.log))
         return self._call(function, record.flags, record.code, events, record)
 
@@ -369,7 +372,7 @@ class TraceBuilder:
                 ),
                 log=log,
             )
-        result = self.simulator.call(Operation(function, flags))
+        result = self.simulator.run(function, flags)
         modules: list[ModuleCall] = []
         decided = None
         for step in result.steps:

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 #: The most of a flight recorder read for one call.
 RECORDER_READ_LIMIT = 16 << 20
+#: One read's size: a call's events usually fit in one (a read allocates its whole size first,
+#: and 16 MiB costs an mmap and a munmap each time: some 20 us).
+RECORDER_CHUNK = 64 << 10
 
 
 @dataclass
@@ -84,12 +87,21 @@ class TraceCollector:
         """The events the child recorded since the last read, as text."""
         if self.recorder < 0:
             return ""
-        try:
-            data = os.pread(self.recorder, RECORDER_READ_LIMIT, self.recorded)
-        except OSError:
-            return ""
-        self.recorded += len(data)
-        return data.decode("ascii", "replace")
+        chunks = []
+        got = 0
+        while got < RECORDER_READ_LIMIT:
+            try:
+                data = os.pread(
+                    self.recorder, min(RECORDER_CHUNK, RECORDER_READ_LIMIT - got), self.recorded
+                )
+            except OSError:
+                break
+            self.recorded += len(data)
+            got += len(data)
+            chunks.append(data)
+            if len(data) < RECORDER_CHUNK:
+                break
+        return b"".join(chunks).decode("ascii", "replace")
 
     def attach(self, record: CallRecord) -> CallRecord:
         """``record`` with its trace: the child's, or assembled here from its events."""
