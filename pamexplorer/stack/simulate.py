@@ -27,6 +27,7 @@ from typing import Any
 
 from pamexplorer.pam.codes import Code, Flag, Function, code_by_name, describe
 from pamexplorer.pam.operation import Operation
+from pamexplorer.pam.records import quick_init
 from pamexplorer.stack.model import (
     ACTION_BAD,
     ACTION_DIE,
@@ -124,6 +125,7 @@ def parse_result_spec(spec: str) -> ResultOverride:
     return ResultOverride(match.group("file"), int(match.group("line")), code, event)
 
 
+@quick_init
 @dataclass(frozen=True)
 class PathStep:
     """One rule of a call's chain: when it ran, its code, the action that code chose, and a
@@ -159,6 +161,7 @@ class PathStep:
         }
 
 
+@quick_init
 @dataclass(frozen=True)
 class CallResult:
     """One simulated call: its final code and the path through the stack."""
