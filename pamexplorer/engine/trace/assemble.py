@@ -87,7 +87,9 @@ def _duration_ms(inv: Invocation) -> float:
 def _messages(record: CallRecord, events: Events) -> dict[int, tuple[Exchange, ...]]:
     """The record's messages split by the invocation that asked (seq -> messages); nothing
     when the counts do not add up (never a wrong attribution)."""
-    if sum(count for _, count in events.conversations) != len(record.messages):
+    if not record.messages or sum(count for _, count in events.conversations) != len(
+        record.messages
+    ):
         return {}
     out: dict[int, list[Exchange]] = {}
     at = 0
