@@ -472,8 +472,7 @@ def _twice_findings(service: str, module_type: str, chain: tuple[Rule, ...]) -> 
             rule.file,
             rule.line,
             f"{rule.module_name} runs twice in the {module_type} stack: through "
-            f"{a.kind} {a.target} ({a.file.rsplit('/', 1)[-1]}:{a.line}) and "
-            f"{b.kind} {b.target} ({b.file.rsplit('/', 1)[-1]}:{b.line})",
+            f"{a.label} and {b.label}",
             "two included files both call the module; it prompts, counts or logs twice",
             (service,),
         )

@@ -95,6 +95,11 @@ class Include:
     kind: Literal["include", "substack", "@include"]
     target: str
 
+    @property
+    def label(self) -> str:
+        """``include common-auth (sshd:3)``."""
+        return f"{self.kind} {self.target} ({self.file.rsplit('/', 1)[-1]}:{self.line})"
+
 
 @dataclass(frozen=True)
 class IncludeUse:

@@ -56,22 +56,13 @@ def _same_file(a: str | None, b: str | None, cache: dict[str, str]) -> bool:
     return cache[a] == cache[b]
 
 
-def _pass(function: Function, flags: int) -> str | None:
-    if function is not Function.CHAUTHTOK:
-        return None
+def _pass(flags: int) -> str | None:
+    """The pam_chauthtok pass a module was called in."""
     if flags & PAM_PRELIM_CHECK:
         return "prelim"
     if flags & PAM_UPDATE_AUTHTOK:
         return "update"
     return None
-
-
-def _chain(rule: Rule) -> tuple[str, ...]:
-    if not rule.origin:
-        return ()
-    return tuple(
-        f"{inc.kind} {inc.target} ({inc.file.rsplit('/', 1)[-1]}:{inc.line})" for inc in rule.origin
-    )
 
 
 def _log(lines: list[tuple[int, str]]) -> tuple[LogLine, ...]:
@@ -121,6 +112,8 @@ class _Cached:
     signature: tuple[object, ...]
     stack: Stack
     starts: dict[tuple[int, str], _StartMap] = field(default_factory=dict)
+    #: id(rule) -> how the rule was reached (``Include.label`` of each include), made once
+    chains: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 #: (service, confdir) -> the stack resolved for it
@@ -200,13 +193,17 @@ class TraceBuilder:
     _realpaths: dict[str, str] = field(default_factory=dict)
     #: pam_start maps already made on this stack (see :meth:`add_text`)
     _starts: dict[tuple[int, str], _StartMap] = field(default_factory=dict)
+    #: the stack's rules' include chains (see :meth:`_chain`)
+    _chains: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    #: the pam_sm_* function of the call being assembled (the dispatcher's code source asks)
+    _symbol: str = ""
 
     @classmethod
     def for_service(cls, service: str, confdir: str | None, unavailable: str = "") -> TraceBuilder:
         if unavailable:
             return cls(None, unavailable)
         entry = _cached(service, confdir)
-        return cls(entry.stack, _starts=entry.starts)
+        return cls(entry.stack, _starts=entry.starts, _chains=entry.chains)
 
     def add_text(self, record: CallRecord, text: str) -> Trace:
         """:meth:`add` for events as the child wrote them (untrusted: see
@@ -327,7 +324,7 @@ class TraceBuilder:
         """The dispatcher's code source: what the module really returned."""
         if rule.kind == "always_fail":
             return _PERM_DENIED, False
-        if self.functions.get((id(rule), SYMBOL[function])) is None:
+        if self.functions.get((id(rule), self._symbol)) is None:
             return _MODULE_UNKNOWN, False
         key = (id(rule), pass_)
         inv = self._pending.pop(key, None)
@@ -346,6 +343,8 @@ class TraceBuilder:
         if events.lost and not self.unreliable:
             self.unreliable = "the trace lost events: " + "; ".join(events.lost)
         self._pending, self._used, self._asked = {}, {}, []
+        self._symbol = SYMBOL[function]
+        chauthtok = function is Function.CHAUTHTOK
         if not self.unreliable:
             for inv in invocations:
                 mapped = self.handlers.get(inv.slot)
@@ -359,7 +358,7 @@ class TraceBuilder:
                         f"the rule has {list(rule.args)}"
                     )
                     break
-                key = (id(rule), _pass(function, inv.flags))
+                key = (id(rule), _pass(inv.flags) if chauthtok else None)
                 if key in self._pending:
                     self.unreliable = f"{rule.where} ran twice in one pass"
                     break
@@ -404,6 +403,14 @@ class TraceBuilder:
             log=log,
         )
 
+    def _chain(self, rule: Rule) -> tuple[str, ...]:
+        """How ``rule`` was reached, outermost include first (the rules live as long as the
+        stack they are cached with, and so does this)."""
+        chain = self._chains.get(id(rule))
+        if chain is None:
+            chain = self._chains[id(rule)] = tuple(inc.label for inc in rule.origin)
+        return chain
+
     def _pending_rules(self) -> list[Rule]:
         return [self.handlers[inv.slot][0] for inv in self._pending.values()]
 
@@ -413,7 +420,7 @@ class TraceBuilder:
         if not step.ran:
             return ModuleCall(
                 rule.file, rule.line, rule.type, rule.control, rule.module, rule.args,
-                _chain(rule), rule.level, ran=False, called=False, skip=step.skip,
+                self._chain(rule), rule.level, ran=False, called=False, skip=step.skip,
             )  # fmt: skip
         inv = self._used.get((id(rule), step.pass_))
         if inv is None:
@@ -425,14 +432,12 @@ class TraceBuilder:
                 why = "the module did not load (see pam_start's log): PAM_MODULE_UNKNOWN"
             return ModuleCall(
                 rule.file, rule.line, rule.type, rule.control, rule.module, rule.args,
-                _chain(rule), rule.level, code=step.code, name=code_name(step.code),
+                self._chain(rule), rule.level, code=step.code, name=code_name(step.code),
                 action=step.action, frozen_code=step.frozen_code, called=False,
                 note="; ".join(x for x in (why, step.note) if x),
             )  # fmt: skip
-        return self._entry(
-            rule, inv, action=step.action, frozen_code=step.frozen_code, note=step.note,
-            messages=messages.get(inv.seq, ()),
-        )  # fmt: skip
+        asked = messages.get(inv.seq, ()) if messages else ()
+        return self._entry(rule, inv, step.action, step.frozen_code, step.note, asked)
 
     def _entry(
         self,
@@ -443,12 +448,13 @@ class TraceBuilder:
         note: str = "",
         messages: tuple[Exchange, ...] = (),
     ) -> ModuleCall:
-        symbol = self.handlers[inv.slot][1] if inv.slot in self.handlers else ""
+        mapped = self.handlers.get(inv.slot)
+        code = inv.code
         return ModuleCall(
-            rule.file, rule.line, rule.type, rule.control, rule.module, rule.args, _chain(rule),
-            rule.level, symbol, inv.flags, inv.code,
-            "" if inv.code is None else code_name(inv.code), action, frozen_code,
-            _duration_ms(inv), messages, _log(inv.log), note=note,
+            rule.file, rule.line, rule.type, rule.control, rule.module, rule.args,
+            self._chain(rule), rule.level, "" if mapped is None else mapped[1], inv.flags, code,
+            "" if code is None else code_name(code), action, frozen_code, _duration_ms(inv),
+            messages, _log(inv.log), True, True, "", note,
         )  # fmt: skip
 
     def _unmapped(

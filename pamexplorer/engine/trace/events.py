@@ -12,8 +12,9 @@ U+0080..U+00FF.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from typing import Any
 
 
@@ -73,7 +74,12 @@ class Events:
         return found
 
     def extend(self, raw_events: Iterable[list[Any]]) -> None:
+        """Add parsed events (each a non-empty list; TypeError, ValueError or IndexError for
+        anything else)."""
+        by_seq = self._by_seq
         for event in raw_events:
+            if type(event) is not list or not event:
+                raise TypeError("not an event")
             kind = event[0]
             if kind == "B":
                 inv = Invocation(
@@ -81,13 +87,13 @@ class Events:
                     int(event[2]),
                     int(event[3]),
                     int(event[4]),
-                    tuple(_text(a) for a in event[5]),
+                    tuple(map(_text, event[5])),
                     int(event[6]),
                 )
-                self._by_seq[inv.seq] = inv
+                by_seq[inv.seq] = inv
                 self.invocations.append(inv)
             elif kind == "E":
-                done = self._by_seq.get(int(event[1]))
+                done = by_seq.get(int(event[1]))
                 if done is not None:
                     done.code = int(event[2])
                     done.duration_ns = int(event[3])
@@ -118,6 +124,9 @@ class Events:
         return [inv for inv in self.invocations if inv.parent < 0]
 
 
+#: What ``json.loads`` runs, without its Python layers (every traced call comes here).
+_scan: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
 #: Why a trace read from the flight recorder is unreliable when it holds something else.
 GARBLED = "the flight recorder holds bytes that are not the shim's events"
 
@@ -130,12 +139,13 @@ def parse_untrusted(text: str) -> tuple[Events, int]:
     if not text:
         return events, 0
     if text.endswith(","):  # the usual case: whole events only
+        whole = "[" + text[:-1] + "]"
         try:
-            raw = json.loads("[" + text[:-1] + "]")
-        except ValueError:
+            raw, end = _scan(whole, 0)
+        except (ValueError, StopIteration):
             pass
         else:
-            if _extend(events, raw):
+            if end == len(whole) and _extend(events, raw):
                 return events, len(text)
             events = Events()  # one of them is not the shim's: the slow way, to keep the rest
     decoder = json.JSONDecoder()
@@ -157,7 +167,7 @@ def parse_untrusted(text: str) -> tuple[Events, int]:
 def _extend(events: Events, raw: Any) -> bool:
     """Add ``raw`` (parsed JSON) to ``events``; False (and noted) when it is not shim events."""
     try:
-        if not isinstance(raw, list) or not all(isinstance(e, list) and e for e in raw):
+        if type(raw) is not list:
             raise TypeError("not a list of events")
         events.extend(raw)
     except (TypeError, ValueError, IndexError, KeyError):
