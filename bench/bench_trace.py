@@ -1,6 +1,6 @@
 """Trace benchmark: what the per-module trace costs, measured side by side in one run.
 
-    python3 bench/bench_trace.py [--transactions 2000] [--engine 600] [--fidelity]
+    python3 bench/bench_trace.py [--transactions 2000] [--engine 600] [--split] [--fidelity]
 
 1. Through the engine (fork server), as every face runs a transaction: a traced vs an
    untraced session, same calls (pam_start_confdir + pam_authenticate + pam_acct_mgmt +
@@ -10,7 +10,10 @@
 2. In-process, for the record: ``TracedTransaction`` vs ``Transaction``. There the trace's
    Python assembly (rules, dispatcher, records: ~0.1 ms) is not hidden behind a fork, so the
    ratio is far above the engine's; no target.
-3. ``--fidelity``: the three-way fidelity test on all 600 cases of the differential corpus
+3. ``--split``: of the engine's difference, the part spent in the front end's assembly
+   (``TraceCollector.attach`` and ``prepare``, timed in this process); the rest is the child's
+   recording, the flight recorder's reads and what the machine adds.
+4. ``--fidelity``: the three-way fidelity test on all 600 cases of the differential corpus
    (CI runs a seeded subset).
 A process that never loads the shim pays nothing: libpam's GOT is untouched.
 """
@@ -101,6 +104,47 @@ def bench_engine(confdir: Path, count: int) -> tuple[float, float, list[float]]:
     return interleaved(run(True), run(False), count)
 
 
+def bench_split(confdir: Path, count: int) -> tuple[float, float, float]:
+    """(median traced transaction, median untraced one, median time in the front end's
+    assembly per traced transaction), in seconds, transactions alternating one by one."""
+    from pamexplorer.engine.trace.collect import TraceCollector
+
+    spent = [0.0]
+
+    def timed(method: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object) -> object:
+            began = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                spent[0] += time.perf_counter() - began
+
+        return wrapper
+
+    originals = TraceCollector.attach, TraceCollector.prepare
+    TraceCollector.attach = timed(TraceCollector.attach)  # type: ignore[method-assign]
+    TraceCollector.prepare = timed(TraceCollector.prepare)  # type: ignore[method-assign]
+    engine = Engine(timeout=30)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    assembly: list[float] = []
+    try:
+        for n in range(2 * count):
+            trace = n % 2 == 0
+            spent[0] = 0.0
+            began = time.perf_counter()
+            session = engine.start(SERVICE, USER, confdir=str(confdir), trace=trace)
+            session.call(Function.AUTHENTICATE)
+            session.call(Function.ACCT_MGMT)
+            session.end()
+            times[trace].append(time.perf_counter() - began)
+            if trace:
+                assembly.append(spent[0])
+    finally:
+        TraceCollector.attach, TraceCollector.prepare = originals  # type: ignore[method-assign]
+    median = statistics.median
+    return median(times[True]), median(times[False]), median(assembly)
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -109,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=2000)
     parser.add_argument("--engine", type=int, default=600)
+    parser.add_argument("--split", action="store_true", help="also time the front end's part")
     parser.add_argument("--fidelity", action="store_true", help="also run all 600 corpus cases")
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if not shim_current() and build_shim() is not None:
@@ -140,6 +185,13 @@ def main() -> None:
         print(f"   TracedTransaction {traced * 1e6:8.1f} us/transaction")
         print(f"   Transaction       {plain * 1e6:8.1f} us/transaction")
         print(f"   difference        {(traced - plain) * 1e6:8.1f} us ({traced / plain:.2f}x)")
+        if args.split:
+            traced, plain, assembly = bench_split(confdir, args.engine)
+            print()
+            print(f"3. {args.engine} transaction pairs, one by one: where the difference goes")
+            print(f"   difference (medians)    {(traced - plain) * 1e6:8.0f} us/transaction")
+            print(f"   front end's assembly    {assembly * 1e6:8.0f} us/transaction")
+            print(f"   the rest                {(traced - plain - assembly) * 1e6:8.0f} us")
         if args.fidelity:
             print()
             began = time.perf_counter()
@@ -151,7 +203,7 @@ def main() -> None:
             )  # fmt: skip
             took = time.perf_counter() - began
             tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-            print(f"3. fidelity, all 600 corpus cases: {tail[0]} ({took:.0f} s)")
+            print(f"4. fidelity, all 600 corpus cases: {tail[0]} ({took:.0f} s)")
 
 
 if __name__ == "__main__":
