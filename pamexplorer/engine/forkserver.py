@@ -51,9 +51,9 @@ def warm_up() -> None:
     """Before the first fork: run the Python every child runs first (a transaction's setup,
     the trace shim's calls with no recorder; no PAM call, no module), so that children start
     from specialised bytecode and ctypes' first-call state instead of each redoing that (three
-    fewer pages copied per traced child), then freeze the heap, so that the children's garbage collections leave what
-    was here before the fork alone (fewer pages copied on write; measured about 0.1 ms less
-    per child)."""
+    fewer pages copied per traced child), then freeze the heap, so that the children's garbage
+    collections leave what was here before the fork alone (fewer pages copied on write;
+    measured about 0.1 ms less per child)."""
     shim = tracer.load()
     for _ in range(16):
         _transaction.Transaction("warm-up", None)
