@@ -17,8 +17,8 @@ and :class:`AnswersReply` to a conversation. Events (child -> front end):
 :class:`ConversationEvent`, :class:`RecordEvent` (a ``CallRecord`` as a dict),
 :class:`ValueEvent` (the reply to an item or environment request), :class:`ErrorEvent`.
 The module's stdout and stderr travel on a separate pipe and are never parsed; the trace's
-events, as modules run, go to the flight recorder, a memfd read only after a crash
-(``engine.trace.collect``).
+events, as modules run, go to the flight recorder, a memfd the front end reads as each record
+arrives and after a crash (``engine.trace.collect``).
 
 **Front end <-> fork server** (a ``SOCK_SEQPACKET`` socket: one JSON object per packet, file
 descriptors attached with ``SCM_RIGHTS``). :class:`SpawnRequest` carries the child's protocol

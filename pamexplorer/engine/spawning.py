@@ -50,8 +50,8 @@ class Child(NamedTuple):
 
 def flight_recorder() -> int:
     """A new memfd for a child's trace events (``engine.trace.collect``); -1 where there are
-    no memfds. The child writes it as modules run; the front end reads it only when the child
-    died or hung mid-call."""
+    no memfds. The child writes it as modules run; the front end reads each call's events from
+    it, and how far a call got when the child died or hung."""
     try:
         return os.memfd_create("pamexplorer-trace", os.MFD_CLOEXEC)
     except (AttributeError, OSError):

@@ -396,10 +396,9 @@ STRERROR: dict[int, str] = {
     31: "Application needs to call libpam again",
 }
 #: What ``pam_strerror`` says for a number it does not know.
+UNKNOWN_ERROR = "Unknown PAM error"
 #: code -> ``PAM_`` name (an enum lookup costs several times a dict's, on every traced rule)
 _CODE_NAMES: dict[int, str] = {int(c): c.name for c in Code}
-
-UNKNOWN_ERROR = "Unknown PAM error"
 
 
 def strerror(code: int) -> str:

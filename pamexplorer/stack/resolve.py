@@ -58,9 +58,6 @@ _UNDEF = (ACTION_UNDEF,) * RETURN_VALUES
 _DEV_NULL = os.makedev(1, 3)
 
 
-#: Debian 12's paths are this system's (the name the trace assembler knows them by).
-DEBIAN = SYSTEM
-
 _read_cache: dict[tuple[str, int, int, int, int], Assembled] = {}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from trace_csrc import REPEATER
 
 from pamexplorer.engine import Engine, EngineCrashed, spawning
 from pamexplorer.engine.spawning import DirectForker
@@ -185,43 +186,6 @@ def test_a_service_started_again_is_mapped_again_once_its_file_changed(
     assert first_module() == first_module() == ("required", "ok")
     (confdir / "svc").write_text("auth sufficient pam_permit.so\n")
     assert first_module() == ("sufficient", "done")
-
-
-#: Runs pam_authenticate argv[2] times in a nested transaction (service argv[0], confdir
-#: argv[1]) inside its own call, each a module invocation the shim records; prints how much
-#: its process's resident memory grew meanwhile, in kB.
-REPEATER = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-extern int pam_start_confdir(const char *, const char *, const struct pam_conv *, const char *,
-                             pam_handle_t **);
-extern int pam_authenticate(pam_handle_t *, int);
-extern int pam_end(pam_handle_t *, int);
-static long rss_kb(void) {
-    char line[256]; long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
-    if (f) fclose(f);
-    return kb;
-}
-static int quiet(int n, const struct pam_message **m, struct pam_response **r, void *d) {
-    (void)n; (void)m; (void)r; (void)d; return 19;
-}
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int flags, int argc, const char **argv) {
-    (void)h; (void)flags;
-    if (argc < 3) return 4;
-    struct pam_conv conv = { quiet, NULL };
-    pam_handle_t *inner = NULL;
-    if (pam_start_confdir(argv[0], "nested", &conv, argv[1], &inner) != PAM_SUCCESS) return 4;
-    long before = rss_kb();
-    for (long i = atol(argv[2]); i > 0; i--) pam_authenticate(inner, 0);
-    printf("grew %ld\n", rss_kb() - before);
-    pam_end(inner, 0);
-    return PAM_SUCCESS;
-}
-"""
 
 
 def test_a_child_whose_front_end_reads_the_recorder_keeps_no_copy_of_its_events(

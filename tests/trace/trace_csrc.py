@@ -8,6 +8,7 @@ PRELUDE = r"""
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -75,14 +76,19 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 """
 )
 
+#: A conversation for a nested transaction that refuses every prompt (PAM_CONV_ERR).
+QUIET_CONV = r"""
+static int quiet(int n, const struct pam_message **m, struct pam_response **r, void *d) {
+    (void)n; (void)m; (void)r; (void)d; return 19;
+}
+"""
+
 #: Runs a whole nested transaction (service argv[0], confdir argv[1]) inside its own call and
 #: returns that transaction's pam_authenticate code.
 NESTED = (
     PRELUDE
+    + QUIET_CONV
     + r"""
-static int quiet(int n, const struct pam_message **m, struct pam_response **r, void *d) {
-    (void)n; (void)m; (void)r; (void)d; return 19;
-}
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     (void)pamh; (void)flags;
     if (argc < 2) return 4;
@@ -96,6 +102,36 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 }
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     (void)pamh; (void)flags; (void)argc; (void)argv;
+    return PAM_SUCCESS;
+}
+"""
+)
+
+#: Runs pam_authenticate argv[2] times in a nested transaction (service argv[0], confdir
+#: argv[1]) inside its own call, each a module invocation the shim records; prints how much
+#: its process's resident memory grew meanwhile, in kB.
+REPEATER = (
+    PRELUDE
+    + QUIET_CONV
+    + r"""
+static long rss_kb(void) {
+    char line[256]; long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *h, int flags, int argc, const char **argv) {
+    (void)h; (void)flags;
+    if (argc < 3) return 4;
+    struct pam_conv conv = { quiet, NULL };
+    pam_handle_t *inner = NULL;
+    if (pam_start_confdir(argv[0], "nested", &conv, argv[1], &inner) != PAM_SUCCESS) return 4;
+    long before = rss_kb();
+    for (long i = atol(argv[2]); i > 0; i--) pam_authenticate(inner, 0);
+    printf("grew %ld\n", rss_kb() - before);
+    pam_end(inner, 0);
     return PAM_SUCCESS;
 }
 """

@@ -30,8 +30,9 @@ from pamexplorer.pam.records import (
     Trace,
     unavailable,
 )
+from pamexplorer.pamdirs import SYSTEM
 from pamexplorer.stack.model import RETURN_VALUES, TYPE_SYMBOLS, Rule, Stack, action_name
-from pamexplorer.stack.resolve import DEBIAN, resolve
+from pamexplorer.stack.resolve import resolve
 from pamexplorer.stack.simulate import (
     PAM_PRELIM_CHECK,
     PAM_UPDATE_AUTHTOK,
@@ -78,14 +79,13 @@ def _duration_ms(inv: Invocation) -> float:
 def _messages(record: CallRecord, events: Events) -> dict[int, tuple[Exchange, ...]]:
     """The record's messages split by the invocation that asked (seq -> messages); nothing
     when the counts do not add up (never a wrong attribution)."""
-    if not record.messages or sum(count for _, count in events.conversations) != len(
-        record.messages
-    ):
+    messages = record.messages
+    if not messages or sum(count for _, count in events.conversations) != len(messages):
         return {}
     out: dict[int, list[Exchange]] = {}
     at = 0
     for seq, count in events.conversations:
-        out.setdefault(seq, []).extend(record.messages[at : at + count])
+        out.setdefault(seq, []).extend(messages[at : at + count])
         at += count
     return {seq: tuple(found) for seq, found in out.items()}
 
@@ -128,7 +128,7 @@ def _places(stack: Stack, confdir: str | None) -> tuple[str, ...]:
     else:
         places = [
             os.path.join(d, n)
-            for d in (DEBIAN.pam_d, DEBIAN.dist_d, os.path.dirname(DEBIAN.pam_conf))
+            for d in (SYSTEM.pam_d, SYSTEM.dist_d, os.path.dirname(SYSTEM.pam_conf))
             for n in (stack.name, "other", "pam.conf")
         ]
     for rule in (*stack.rules, *stack.other_rules):

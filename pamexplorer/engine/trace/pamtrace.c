@@ -89,7 +89,6 @@ static __thread int depth;
 struct buffer {
     char *data;
     size_t len, cap;
-    size_t call; /* where the events of the call under way begin */
     size_t sent; /* how much of it the flight recorder already has */
 };
 static struct buffer buffers[2];
@@ -208,7 +207,7 @@ static void flush_locked(void) {
     if (sink_fd >= 0 && !recorder_full && b->len > b->sent)
         write_recorder(b);
     if (recorder_only)
-        b->len = b->call = b->sent = 0;
+        b->len = b->sent = 0;
 }
 
 static long current(void) { return depth > 0 ? current_stack[depth - 1] : -1; }
@@ -527,21 +526,13 @@ PT_EXPORT int pt_install(void) {
     return result < 0 ? -2 : result;
 }
 
-static void start_over(void) {
-    active ^= 1;
-    buffers[active].len = 0;
-    buffers[active].call = 0;
-    buffers[active].sent = 0;
-}
-
 /* One traced call, in two calls from Python: pt_begin(fd) records (and writes a copy to fd as
  * events happen, or nowhere: -1); pt_end(&len) stops both and hands out every event of the
  * call (a pointer valid until the next pt_end: recording starts over in the other buffer). */
 PT_EXPORT void pt_begin(int fd) {
     pthread_mutex_lock(&lock);
     struct buffer *b = &buffers[active];
-    b->call = b->len;
-    b->sent = b->len;
+    b->len = b->sent = 0; /* the call's events, from the start of the buffer */
     sink_fd = fd;
     recorder_only = 0;
     pthread_mutex_unlock(&lock);
@@ -565,9 +556,9 @@ PT_EXPORT const char *pt_end(size_t *len) {
     sink_fd = -1;
     recorder_only = 0;
     struct buffer *b = &buffers[active];
-    const char *data = b->data ? b->data + b->call : "";
-    *len = b->len - b->call;
-    start_over();
+    const char *data = b->data ? b->data : "";
+    *len = b->len;
+    active ^= 1; /* the next call records in the other buffer: data stays as handed out */
     pthread_mutex_unlock(&lock);
     return data;
 }

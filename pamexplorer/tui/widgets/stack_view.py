@@ -193,6 +193,7 @@ def invocation_text(
 ) -> Text:
     """One invocation of the rule's module in a traced call, or why it did not run."""
     from pamexplorer.tui.stack_rows import action_text
+    from pamexplorer.tui.widgets.timeline import message_line
 
     text = Text("\n  ")
     passes = [name for bit, name in _PASSES if entry.flags & bit]
@@ -219,8 +220,6 @@ def invocation_text(
         text.append("  module not called: libpam took the code itself", style="dim")
     if entry.note:
         text.append(f"\n    {shown_line(entry.note)}", style="dim")
-    from pamexplorer.tui.widgets.timeline import message_line
-
     for exchange in entry.messages:
         text.append("\n")
         text.append_text(message_line(exchange.style, exchange.text, exchange.answer))
